@@ -1,0 +1,135 @@
+/**
+ * Server B, primary side: forks the workers, knows how many are listening,
+ * replaces the ones that die, and stops them all on shutdown.
+ */
+import cluster, {type Worker} from 'node:cluster'
+import {EventEmitter} from 'node:events'
+import {fileURLToPath} from 'node:url'
+
+import type {Logger} from 'pino'
+
+import {FIXED, WORKER_CONFIG_ENV, type WorkerConfig} from '../config.js'
+import {isWorkerMessage} from './worker-messages.js'
+
+const WORKER_ENTRY = fileURLToPath(new URL('./worker.js', import.meta.url))
+
+/** Deaths closer together than this count as a crash loop and slow re-forking down. */
+const STABLE_AFTER_MS = 10_000
+const MAX_RESPAWN_DELAY_MS = 10_000
+
+export interface BackendAddress {
+  host: string
+  port: number
+}
+
+export class StartupError extends Error {
+  override readonly name = 'StartupError'
+}
+
+export class WorkerPool extends EventEmitter {
+  private readonly listening = new Set<Worker>()
+  private stopping = false
+  private respawnDelayMs = 0
+  private lastDeathAt = 0
+
+  constructor(
+    private readonly config: WorkerConfig,
+    private readonly size: number,
+    private readonly log: Logger,
+  ) {
+    super()
+  }
+
+  /** Workers listening now, i.e. able to take work. */
+  get live(): number {
+    return this.listening.size
+  }
+
+  /** Forks every worker and resolves with the shared port once all of them listen. */
+  async start(): Promise<BackendAddress> {
+    cluster.setupPrimary({exec: WORKER_ENTRY, args: []})
+    cluster.on('exit', (worker, code, signal) => this.onExit(worker, code, signal))
+
+    const ready = new Promise<BackendAddress>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new StartupError(`Server B workers did not start within ${FIXED.workerStartTimeoutMs / 1000} s.`)),
+        FIXED.workerStartTimeoutMs,
+      )
+      cluster.on('listening', (worker, address) => {
+        this.listening.add(worker)
+        // listen(0) in every worker yields one shared port; re-forked workers
+        // must ask for that port, not a new one.
+        this.config.port = address.port
+        if (this.listening.size === this.size) {
+          clearTimeout(timer)
+          resolve({host: this.config.host, port: address.port})
+        }
+      })
+      cluster.on('message', (_worker, message) => {
+        if (!isWorkerMessage(message)) return
+        clearTimeout(timer)
+        const where = `${this.config.host}:${this.config.port}`
+        reject(
+          new StartupError(
+            message.code === 'EADDRINUSE'
+              ? `The backend port ${where} is already in use.`
+              : `Server B could not listen on ${where}: ${message.message}.`,
+          ),
+        )
+      })
+    })
+    for (let i = 0; i < this.size; i++) this.fork()
+    try {
+      return await ready
+    } catch (error) {
+      await this.stop(0)
+      throw error
+    }
+  }
+
+  /** Disconnects every worker (they finish the connections they hold), killing those still alive after graceMs. */
+  async stop(graceMs: number): Promise<void> {
+    this.stopping = true
+    const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined)
+    await Promise.all(workers.map((worker) => stopWorker(worker, graceMs)))
+    this.listening.clear()
+  }
+
+  private fork(): void {
+    cluster.fork({
+      [WORKER_CONFIG_ENV]: JSON.stringify(this.config),
+      // glibc's allocator fragments under libvips; fewer arenas keep a
+      // long-running worker's RSS down. It must be set before exec (field notes D1).
+      MALLOC_ARENA_MAX: '2',
+    })
+  }
+
+  private onExit(worker: Worker, code: number | null, signal: string | null): void {
+    this.listening.delete(worker)
+    if (this.stopping) return
+    const now = Date.now()
+    this.respawnDelayMs = now - this.lastDeathAt < STABLE_AFTER_MS ? Math.min(MAX_RESPAWN_DELAY_MS, Math.max(100, this.respawnDelayMs * 2)) : 0
+    this.lastDeathAt = now
+    this.log.warn(
+      {worker: worker.process.pid, code, signal, respawnInMs: this.respawnDelayMs},
+      'server B worker died; starting a replacement',
+    )
+    this.emit('worker-exit')
+    setTimeout(() => {
+      if (!this.stopping) this.fork()
+    }, this.respawnDelayMs).unref()
+  }
+}
+
+function stopWorker(worker: Worker, graceMs: number): Promise<void> {
+  if (worker.isDead()) return Promise.resolve()
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => worker.process.kill('SIGKILL'), graceMs)
+    worker.once('exit', () => {
+      clearTimeout(timer)
+      resolve()
+    })
+    if (worker.isConnected()) worker.disconnect()
+    else worker.process.kill('SIGKILL')
+  })
+}

@@ -1,0 +1,89 @@
+/**
+ * Server B, worker side: accepts connections on the shared port, reads job
+ * frames, resizes, and replies on the same socket. A connection carries jobs
+ * one after another; a broken frame gets an error reply and the connection is
+ * closed, and nothing a peer sends can take the process down.
+ */
+import net from 'node:net'
+
+import {FIXED, type WorkerConfig} from '../config.js'
+import {ImgscaleError} from '../errors.js'
+import {checkOutputSize} from '../image/plan.js'
+import {encodeFrame, FrameDecoder, FrameError, FrameType, type Frame} from '../protocol/frame.js'
+import {parseJob} from '../protocol/messages.js'
+import {resizeImage} from './pipeline.js'
+
+export function createWorkerServer(config: WorkerConfig): net.Server {
+  const server = net.createServer({noDelay: true}, (socket) => serveConnection(socket, config))
+  server.maxConnections = FIXED.backendMaxConnections
+  return server
+}
+
+function serveConnection(socket: net.Socket, config: WorkerConfig): void {
+  // Peers that vanish mid-frame are routine; their errors end only their socket.
+  socket.on('error', () => socket.destroy())
+  socket.setTimeout(FIXED.backendIdleMs, () => socket.destroy())
+
+  const jobs: Frame[] = []
+  let working = false
+
+  const decoder = new FrameDecoder({maxHeaderBytes: FIXED.maxFrameHeaderBytes, maxBodyBytes: config.maxBodyBytes}, (frame) => {
+    jobs.push(frame)
+    // One job at a time per connection: stop reading until it is answered,
+    // so a peer cannot pile up frames in this worker's memory.
+    socket.pause()
+    void drain()
+  })
+
+  socket.on('data', (chunk: Buffer) => {
+    try {
+      decoder.push(chunk)
+    } catch (error) {
+      refuse(socket, error)
+    }
+  })
+
+  async function drain(): Promise<void> {
+    if (working) return
+    working = true
+    // The idle timer must not fire while the worker, not the peer, is busy.
+    socket.setTimeout(0)
+    while (jobs.length > 0 && !socket.destroyed) {
+      const reply = await answer(jobs.shift()!)
+      if (reply === 'refuse') return
+      socket.write(Buffer.concat(reply))
+    }
+    working = false
+    if (!socket.destroyed) {
+      socket.setTimeout(FIXED.backendIdleMs)
+      socket.resume()
+    }
+  }
+
+  async function answer(frame: Frame): Promise<Buffer[] | 'refuse'> {
+    let job
+    try {
+      job = parseJob(frame)
+    } catch (error) {
+      refuse(socket, error)
+      return 'refuse'
+    }
+    try {
+      checkOutputSize(job, config)
+      const output = await resizeImage(frame.body, job, {maxInputPixels: config.maxInputPixels, timeoutMs: config.taskTimeoutMs})
+      const {format, width, height} = output
+      return encodeFrame(FrameType.Result, {id: job.id, format, width, height}, output.data)
+    } catch (error) {
+      const failure = error instanceof ImgscaleError ? error : new ImgscaleError('internal', 'The worker failed unexpectedly.')
+      return encodeFrame(FrameType.Error, {id: job.id, code: failure.code, message: failure.message})
+    }
+  }
+}
+
+/** Answers a broken frame with an error frame, then closes: the stream can no longer be trusted. */
+function refuse(socket: net.Socket, error: unknown): void {
+  const message = error instanceof FrameError ? error.message : 'The frame could not be read.'
+  socket.end(Buffer.concat(encodeFrame(FrameType.Error, {id: null, code: 'invalid_request', message})))
+  // A peer that keeps the connection open after the refusal is not waited for.
+  setTimeout(() => socket.destroy(), 1000).unref()
+}

@@ -1,0 +1,81 @@
+import {Command, Flags} from '@oclif/core'
+
+import {hostForUrl} from '../../address.js'
+import {DEFAULTS, type ServiceConfig} from '../../config.js'
+import {createLogger, LOG_LEVELS, type LogLevel} from '../../log.js'
+import {startService, StartupError} from '../../service.js'
+import {ipFlag, portFlag, positiveNumber} from '../flags.js'
+
+const MiB = 1024 * 1024
+
+export default class Serve extends Command {
+  static override summary = 'Run the imgscale service: HTTP server A and the resize workers of server B.'
+  static override description = `Server A (HTTP) takes uploads and keeps the tasks; server B is a set of cluster
+workers sharing one TCP port that resize with sharp. Prints one ready line on
+stdout; logs are JSON lines on stderr. SIGINT/SIGTERM drain and exit 0.`
+  static override examples = ['<%= config.bin %> serve -i 127.0.0.1 -p 5454', '<%= config.bin %> serve -i ::1 -p 8080 -w 4']
+
+  static override flags = {
+    ip: ipFlag({description: 'address server A listens on (IPv4 or IPv6)', default: DEFAULTS.host}),
+    port: portFlag({description: 'port server A listens on (0 = any free port)', default: DEFAULTS.port}),
+    workers: Flags.integer({char: 'w', min: 1, max: 256, default: DEFAULTS.workers, description: 'server B worker processes (default: available parallelism)'}),
+    'backend-host': ipFlag({char: undefined, default: DEFAULTS.backendHost, description: 'address server B listens on (keep it on loopback unless A runs elsewhere)'}),
+    'backend-port': Flags.integer({min: 0, max: 65_535, default: DEFAULTS.backendPort, description: 'port server B listens on (0 = any free port)'}),
+    'max-upload-mb': positiveNumber({default: DEFAULTS.maxUploadBytes / MiB, description: 'largest upload in MiB (413 above it)'}),
+    'max-scale': positiveNumber({default: DEFAULTS.maxScale, description: 'largest scale_factor accepted'}),
+    'max-input-mp': positiveNumber({default: DEFAULTS.maxInputPixels / 1e6, description: 'largest input in megapixels, all frames counted (422 above it)'}),
+    'max-output-mp': positiveNumber({default: DEFAULTS.maxOutputPixels / 1e6, description: 'largest output in megapixels (422 above it)'}),
+    'max-frames': Flags.integer({min: 1, default: DEFAULTS.maxFrames, description: 'most frames in an animated GIF/WebP (422 above it)'}),
+    'max-queue': Flags.integer({min: 0, default: DEFAULTS.maxQueue, description: 'tasks waiting for a worker before uploads get 503 busy'}),
+    'inflight-per-worker': Flags.integer({min: 1, max: 64, default: DEFAULTS.inflightPerWorker, description: 'tasks sent to each worker at once'}),
+    'task-timeout': positiveNumber({default: DEFAULTS.taskTimeoutMs / 1000, description: 'seconds a task may spend processing before it fails with timeout'}),
+    'result-ttl': positiveNumber({default: DEFAULTS.resultTtlMs / 1000, description: 'seconds finished tasks and their results are kept'}),
+    'shutdown-grace': positiveNumber({default: DEFAULTS.shutdownGraceMs / 1000, description: 'seconds SIGINT/SIGTERM waits for tasks in flight'}),
+    'log-level': Flags.option({options: LOG_LEVELS, default: 'info' as LogLevel, description: 'level of the JSON logs on stderr'})(),
+  }
+
+  async run(): Promise<void> {
+    const {flags} = await this.parse(Serve)
+    const config: ServiceConfig = {
+      host: flags.ip,
+      port: flags.port,
+      backendHost: flags['backend-host'],
+      backendPort: flags['backend-port'],
+      workers: flags.workers,
+      maxUploadBytes: Math.round(flags['max-upload-mb'] * MiB),
+      maxScale: flags['max-scale'],
+      maxInputPixels: Math.round(flags['max-input-mp'] * 1e6),
+      maxOutputPixels: Math.round(flags['max-output-mp'] * 1e6),
+      maxFrames: flags['max-frames'],
+      maxQueue: flags['max-queue'],
+      inflightPerWorker: flags['inflight-per-worker'],
+      taskTimeoutMs: Math.round(flags['task-timeout'] * 1000),
+      resultTtlMs: Math.round(flags['result-ttl'] * 1000),
+      shutdownGraceMs: Math.round(flags['shutdown-grace'] * 1000),
+    }
+    const log = createLogger(flags['log-level'])
+
+    let service
+    try {
+      service = await startService(config, log)
+    } catch (error) {
+      if (error instanceof StartupError) this.error(error.message, {exit: 1})
+      throw error
+    }
+    const {host, port} = service.backend
+    this.log(`imgscale ready: ${service.url} (${service.workers} workers, backend ${hostForUrl(host)}:${port})`)
+
+    const signal = await new Promise<NodeJS.Signals>((resolve) => {
+      process.once('SIGINT', resolve)
+      process.once('SIGTERM', resolve)
+    })
+    // A second signal means "now": skip the drain.
+    const forceExit = (): never => process.exit(1)
+    process.once('SIGINT', forceExit)
+    process.once('SIGTERM', forceExit)
+    log.info({signal}, 'signal received')
+    await service.stop()
+    log.info('stopped')
+    process.exit(0)
+  }
+}

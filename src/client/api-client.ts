@@ -1,0 +1,124 @@
+/**
+ * The HTTP client behind the CLI's submit, status and result commands. Every
+ * failure becomes a ClientError whose message is one sentence fit for a user.
+ */
+import {openAsBlob} from 'node:fs'
+import {rename, rm, stat} from 'node:fs/promises'
+import path from 'node:path'
+import {Readable} from 'node:stream'
+import {pipeline} from 'node:stream/promises'
+import {createWriteStream} from 'node:fs'
+
+import type {ErrorBody} from '../errors.js'
+import type {StatusBody} from '../tasks/task.js'
+
+export interface UploadAccepted {
+  task_id: string
+  status: StatusBody['status']
+  status_url: string
+  result_url: string
+}
+
+export class ClientError extends Error {
+  override readonly name = 'ClientError'
+  constructor(
+    message: string,
+    /** The API's error code, when the server gave one. */
+    readonly code?: string,
+  ) {
+    super(message)
+  }
+}
+
+const REQUEST_TIMEOUT_MS = 60_000
+const UPLOAD_TIMEOUT_MS = 10 * 60_000
+
+export class ImgscaleClient {
+  constructor(readonly baseUrl: string) {}
+
+  async upload(file: string, scale: string, format?: string): Promise<UploadAccepted> {
+    const info = await stat(file).catch((error: NodeJS.ErrnoException) => {
+      throw new ClientError(`Cannot read ${file}: ${error.code === 'ENOENT' ? 'no such file' : error.code === 'EACCES' ? 'permission denied' : error.message}.`)
+    })
+    if (!info.isFile()) throw new ClientError(`Cannot upload ${file}: it is not a regular file.`)
+    const form = new FormData()
+    form.append('image', await openAsBlob(file), path.basename(file))
+    form.append('scale_factor', scale)
+    if (format !== undefined) form.append('format', format)
+    const response = await this.request('/upload', {method: 'POST', body: form}, UPLOAD_TIMEOUT_MS)
+    return (await response.json()) as UploadAccepted
+  }
+
+  async status(id: string): Promise<StatusBody> {
+    const response = await this.request(`/status/${encodeURIComponent(id)}`)
+    return (await response.json()) as StatusBody
+  }
+
+  /** Saves the result to `out` ('-' for stdout), writing a `.part` file and renaming it, so `out` is never half written. */
+  async saveResult(id: string, out: string): Promise<void> {
+    const response = await this.request(`/result/${encodeURIComponent(id)}`)
+    const body = Readable.fromWeb(response.body as import('node:stream/web').ReadableStream)
+    if (out === '-') {
+      await pipeline(body, process.stdout)
+      return
+    }
+    const partial = `${out}.part`
+    try {
+      await pipeline(body, createWriteStream(partial))
+      await rename(partial, out)
+    } catch (error) {
+      await rm(partial, {force: true})
+      const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'its folder does not exist' : (error as Error).message
+      throw new ClientError(`Cannot write ${out}: ${reason}.`)
+    }
+  }
+
+  /** Polls until the task is done or failed, calling onUpdate with each status seen. */
+  async waitForEnd(id: string, timeoutMs: number, onUpdate: (status: StatusBody) => void = () => {}): Promise<StatusBody> {
+    const deadline = Date.now() + timeoutMs
+    let delayMs = 50
+    for (;;) {
+      const status = await this.status(id)
+      onUpdate(status)
+      if (status.status === 'done' || status.status === 'failed') return status
+      if (Date.now() + delayMs > deadline) {
+        throw new ClientError(`Task ${id} is still ${status.status} after ${Math.round(timeoutMs / 1000)} s; check later with \`imgscale status ${id}\`.`)
+      }
+      await new Promise((resolve) => setTimeout(resolve, delayMs))
+      delayMs = Math.min(1000, delayMs * 2)
+    }
+  }
+
+  private async request(route: string, init: RequestInit = {}, timeoutMs = REQUEST_TIMEOUT_MS): Promise<Response> {
+    let response: Response
+    try {
+      response = await fetch(new URL(route, this.baseUrl), {...init, signal: AbortSignal.timeout(timeoutMs)})
+    } catch (error) {
+      throw new ClientError(`Cannot reach the imgscale server at ${this.baseUrl}: ${networkReason(error)}.`)
+    }
+    if (response.ok) return response
+    const apiError = await response
+      .json()
+      .then((body) => (body as {error?: ErrorBody}).error)
+      .catch(() => undefined)
+    if (apiError) throw new ClientError(apiError.message, apiError.code)
+    throw new ClientError(`The server at ${this.baseUrl} answered ${response.status} ${response.statusText}.`)
+  }
+}
+
+function networkReason(error: unknown): string {
+  const cause = (error as {cause?: {code?: string}})?.cause
+  switch (cause?.code ?? (error as {name?: string})?.name) {
+    case 'ECONNREFUSED':
+      return 'connection refused (is `imgscale serve` running?)'
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return 'host not found'
+    case 'TimeoutError':
+      return 'it did not answer in time'
+    case 'ECONNRESET':
+      return 'the connection was reset'
+    default:
+      return (cause as Error | undefined)?.message ?? (error as Error).message
+  }
+}

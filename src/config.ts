@@ -1,0 +1,108 @@
+/**
+ * Every default and limit of imgscale lives here, with where it came from.
+ * The `serve` flags override these; nothing else hard-codes a number.
+ */
+import os from 'node:os'
+
+const MiB = 1024 * 1024
+
+export const DEFAULTS = {
+  host: '127.0.0.1',
+  port: 5454,
+  /** Server B stays on loopback unless told otherwise. */
+  backendHost: '127.0.0.1',
+  /** 0 = any free port; every worker shares the one the cluster picks. */
+  backendPort: 0,
+  workers: os.availableParallelism(),
+  /** Contract: 50 MiB. formidable's own default is 200 MiB, so it is always set. */
+  maxUploadBytes: 50 * MiB,
+  /** Contract: 0 < scale_factor <= 10. */
+  maxScale: 10,
+  /** imgproxy's 50 MP since v3.23; all frames of an animation counted. */
+  maxInputPixels: 50_000_000,
+  /** Contract: 100 MP; scale 10 would otherwise turn 20 MP into 2 GP. */
+  maxOutputPixels: 100_000_000,
+  /** weserv's `max_pages` 256: more frames than this is refused, not truncated. */
+  maxFrames: 256,
+  /** Images in flight per worker: one per core is the best throughput (field notes B5). */
+  inflightPerWorker: 2,
+  /** Tasks waiting for a worker; past this an upload gets 503 busy. */
+  maxQueue: 256,
+  /** Per-task processing deadline. */
+  taskTimeoutMs: 30_000,
+  /** Finished tasks and their results are removed this long after they end. */
+  resultTtlMs: 60 * 60_000,
+  /** How long SIGINT/SIGTERM waits for tasks in flight before stopping anyway. */
+  shutdownGraceMs: 30_000,
+} as const
+
+/** Limits that have no flag because no user has a reason to move them. */
+export const FIXED = {
+  /** Form fields besides the image: scale_factor, format and a little slack. */
+  maxFields: 10,
+  maxFieldsBytes: 64 * 1024,
+  /** A Content-Length this far over the upload limit is refused before reading. */
+  multipartOverheadBytes: 64 * 1024,
+  /** Largest JSON header of a protocol frame. */
+  maxFrameHeaderBytes: 64 * 1024,
+  /** Largest result a worker may send back (a 100 MP RGBA PNG fits). */
+  maxResultBytes: 512 * MiB,
+  /** Idle time before either side of the backend socket gives up on the other. */
+  backendIdleMs: 30_000,
+  /** Connections one worker accepts at once. */
+  backendMaxConnections: 64,
+  /** Node's HTTP server timeouts for server A (slowloris guards). */
+  httpHeadersTimeoutMs: 15_000,
+  httpRequestTimeoutMs: 120_000,
+  httpKeepAliveTimeoutMs: 5_000,
+  /** How often expired tasks are swept (never more often than the TTL). */
+  sweepIntervalMs: 60_000,
+  /** Retry-After (seconds) on 409 not_ready and 503 busy. */
+  retryAfterSeconds: 1,
+  /** How long `serve` waits for every worker to listen. */
+  workerStartTimeoutMs: 20_000,
+} as const
+
+/** What server A and the dispatcher need to know. */
+export interface ServiceConfig {
+  host: string
+  port: number
+  backendHost: string
+  backendPort: number
+  workers: number
+  maxUploadBytes: number
+  maxScale: number
+  maxInputPixels: number
+  maxOutputPixels: number
+  maxFrames: number
+  inflightPerWorker: number
+  maxQueue: number
+  taskTimeoutMs: number
+  resultTtlMs: number
+  shutdownGraceMs: number
+}
+
+/** What each server B worker is told through its environment at fork time. */
+export interface WorkerConfig {
+  host: string
+  port: number
+  maxInputPixels: number
+  maxOutputPixels: number
+  maxFrames: number
+  maxBodyBytes: number
+  taskTimeoutMs: number
+}
+
+export const WORKER_CONFIG_ENV = 'IMGSCALE_WORKER_CONFIG'
+
+export function workerConfigOf(config: ServiceConfig): WorkerConfig {
+  return {
+    host: config.backendHost,
+    port: config.backendPort,
+    maxInputPixels: config.maxInputPixels,
+    maxOutputPixels: config.maxOutputPixels,
+    maxFrames: config.maxFrames,
+    maxBodyBytes: config.maxUploadBytes,
+    taskTimeoutMs: config.taskTimeoutMs,
+  }
+}

@@ -1,0 +1,67 @@
+/**
+ * The one error type of imgscale. Its `code` is the contract's snake_case code
+ * and the HTTP status follows from the code (a failed task's error is the one
+ * exception: `GET /result` sends it as 422 whatever its code).
+ * `http/error-handler.ts` is the only place that turns it into a response.
+ */
+
+const STATUS = {
+  invalid_request: 400,
+  missing_image: 400,
+  invalid_scale_factor: 400,
+  invalid_format: 400,
+  invalid_task_id: 400,
+  not_found: 404,
+  method_not_allowed: 405,
+  not_ready: 409,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  image_too_large: 422,
+  corrupt_image: 422,
+  timeout: 422,
+  worker_failed: 422,
+  task_failed: 422,
+  internal: 500,
+  not_implemented: 501,
+  busy: 503,
+  shutting_down: 503,
+  unavailable: 503,
+} as const
+
+export type ErrorCode = keyof typeof STATUS
+
+/** The codes a task can end `failed` with. */
+export type TaskErrorCode = Extract<
+  ErrorCode,
+  'corrupt_image' | 'image_too_large' | 'unsupported_media_type' | 'timeout' | 'worker_failed' | 'internal'
+>
+
+export interface ErrorBody {
+  code: ErrorCode
+  message: string
+}
+
+export class ImgscaleError extends Error {
+  override readonly name = 'ImgscaleError'
+  readonly status: number
+  /** Seconds the client should wait before trying again, sent as Retry-After. */
+  readonly retryAfter?: number
+
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    options: {retryAfter?: number; status?: number; cause?: unknown} = {},
+  ) {
+    super(message, {cause: options.cause})
+    this.status = options.status ?? STATUS[code]
+    this.retryAfter = options.retryAfter
+  }
+
+  toJSON(): ErrorBody {
+    return {code: this.code, message: this.message}
+  }
+}
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && Object.hasOwn(STATUS, value)
+}

@@ -1,0 +1,62 @@
+/** Server A: the Koa application and its routes. */
+import Koa from 'koa'
+import Router from 'koa-router'
+import type {Logger} from 'pino'
+
+import {FIXED, type ServiceConfig} from '../config.js'
+import {ImgscaleError} from '../errors.js'
+import type {Dispatcher} from '../tasks/dispatcher.js'
+import type {TaskStore} from '../tasks/store.js'
+import {errorHandler} from './error-handler.js'
+import {checkUploadHeaders, parseMultipart} from './multipart.js'
+import {resultHandler, statusHandler} from './task-routes.js'
+import {uploadHandler} from './upload.js'
+
+export interface AppDeps {
+  config: ServiceConfig
+  store: TaskStore
+  dispatcher: Dispatcher
+  uploadDir: string
+  /** Server B workers able to take work now. */
+  liveWorkers: () => number
+  /** True once shutdown has begun. */
+  draining: () => boolean
+}
+
+export function createApp(deps: AppDeps, log: Logger): Koa {
+  const {config, store, dispatcher} = deps
+  const router = new Router()
+
+  router.post(
+    '/upload',
+    async function admit(_ctx, next) {
+      if (deps.draining()) {
+        throw new ImgscaleError('shutting_down', 'The server is shutting down; try again shortly.', {retryAfter: FIXED.retryAfterSeconds})
+      }
+      dispatcher.checkRoom()
+      await next()
+    },
+    checkUploadHeaders(config.maxUploadBytes),
+    parseMultipart({uploadDir: deps.uploadDir, maxUploadBytes: config.maxUploadBytes}),
+    uploadHandler(config, dispatcher),
+  )
+  router.get('/status/:id', statusHandler(store))
+  router.get('/result/:id', resultHandler(store, config.resultTtlMs))
+  router.get('/healthz', async (ctx) => {
+    const workers = deps.liveWorkers()
+    if (workers > 0 && !deps.draining()) {
+      ctx.body = {status: 'ok', workers}
+      return
+    }
+    ctx.status = 503
+    const message = deps.draining() ? 'The server is shutting down.' : 'No server B worker can take work.'
+    ctx.body = {status: 'unavailable', workers, error: {code: 'unavailable', message}}
+  })
+
+  const app = new Koa()
+  app.silent = true
+  app.use(errorHandler(log))
+  app.use(router.routes())
+  app.use(router.allowedMethods())
+  return app
+}

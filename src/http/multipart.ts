@@ -1,0 +1,103 @@
+/**
+ * Reading the upload: cheap refusals before a byte of the body is read, then
+ * koa-body/formidable streaming the file part to the spool directory with
+ * every limit set (formidable's defaults allow 200 MiB and unlimited files).
+ */
+import type {Context, Next} from 'koa'
+import {koaBody} from 'koa-body'
+
+import {FIXED} from '../config.js'
+import {ImgscaleError} from '../errors.js'
+
+export interface MultipartOptions {
+  uploadDir: string
+  maxUploadBytes: number
+}
+
+/** formidable's error numbers (formidable/src/FormidableError.js) that are the client's fault. */
+const FORMIDABLE = {
+  aborted: 1002,
+  maxFieldsSizeExceeded: 1006,
+  maxFieldsExceeded: 1007,
+  biggerThanTotalMaxFileSize: 1009,
+  missingContentType: 1011,
+  malformedMultipart: 1012,
+  missingMultipartBoundary: 1013,
+  maxFilesExceeded: 1015,
+  biggerThanMaxFileSize: 1016,
+} as const
+
+/** Refuses what is visible from the headers alone: not multipart, or declared too large. */
+export function checkUploadHeaders(maxUploadBytes: number) {
+  return async function uploadHeaders(ctx: Context, next: Next): Promise<void> {
+    if (!ctx.is('multipart/form-data')) {
+      throw new ImgscaleError('invalid_request', 'Upload as multipart/form-data with an "image" file and a "scale_factor" field.')
+    }
+    if (ctx.request.length > maxUploadBytes + FIXED.multipartOverheadBytes) throw tooLarge(maxUploadBytes)
+    await next()
+  }
+}
+
+/** Parses the multipart body into `ctx.request.body` (fields) and `ctx.request.files`. */
+export function parseMultipart({uploadDir, maxUploadBytes}: MultipartOptions) {
+  const parse = koaBody({
+    multipart: true,
+    json: false,
+    urlencoded: false,
+    text: false,
+    formidable: {
+      uploadDir,
+      maxFiles: 1,
+      maxFileSize: maxUploadBytes,
+      maxTotalFileSize: maxUploadBytes,
+      maxFields: FIXED.maxFields,
+      maxFieldsSize: FIXED.maxFieldsBytes,
+      // An empty image part is reported as missing_image, not as a parser error.
+      allowEmptyFiles: true,
+      minFileSize: 0,
+    },
+  })
+  return async function multipart(ctx: Context, next: Next): Promise<void> {
+    try {
+      await parse(ctx, async () => {})
+    } catch (error) {
+      throw fromFormidable(error, maxUploadBytes)
+    }
+    await next()
+  }
+}
+
+function fromFormidable(error: unknown, maxUploadBytes: number): ImgscaleError {
+  const code = (error as {code?: unknown})?.code
+  switch (code) {
+    case FORMIDABLE.biggerThanMaxFileSize:
+    case FORMIDABLE.biggerThanTotalMaxFileSize:
+      return tooLarge(maxUploadBytes)
+    case FORMIDABLE.maxFilesExceeded:
+      return new ImgscaleError('invalid_request', 'Send one image per upload; this request has several files.')
+    case FORMIDABLE.maxFieldsExceeded:
+    case FORMIDABLE.maxFieldsSizeExceeded:
+      return new ImgscaleError('invalid_request', 'The form has too many fields, or fields that are too large.')
+    case FORMIDABLE.aborted:
+      return new ImgscaleError('invalid_request', 'The upload was cut off before it ended.')
+    case FORMIDABLE.missingContentType:
+    case FORMIDABLE.malformedMultipart:
+    case FORMIDABLE.missingMultipartBoundary:
+      return new ImgscaleError('invalid_request', 'The multipart/form-data body is malformed.')
+    default:
+      // A socket error while reading is the client going away; anything else is ours.
+      if ((error as {code?: unknown})?.code === 'ECONNRESET' || (error as {code?: unknown})?.code === 'ECONNABORTED') {
+        return new ImgscaleError('invalid_request', 'The upload was cut off before it ended.')
+      }
+      return new ImgscaleError('internal', 'The upload could not be stored.', {cause: error})
+  }
+}
+
+function tooLarge(maxUploadBytes: number): ImgscaleError {
+  return new ImgscaleError('payload_too_large', `The upload is over the ${formatBytes(maxUploadBytes)} limit.`)
+}
+
+function formatBytes(bytes: number): string {
+  const mib = bytes / (1024 * 1024)
+  return mib >= 1 ? `${Math.round(mib * 10) / 10} MiB` : `${bytes} bytes`
+}

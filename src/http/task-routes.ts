@@ -1,0 +1,65 @@
+/** `GET /status/<id>` and `GET /result/<id>`. */
+import {open} from 'node:fs/promises'
+
+import type {Context} from 'koa'
+
+import {FIXED} from '../config.js'
+import {ImgscaleError} from '../errors.js'
+import {EXTENSION, MIME_TYPE} from '../image/formats.js'
+import type {TaskStore} from '../tasks/store.js'
+import {statusBody, type Task} from '../tasks/task.js'
+
+/** A ULID: 26 Crockford base32 characters, the first at most 7 (48-bit time). */
+const ULID = /^[0-7][0-9A-HJKMNP-TV-Z]{25}$/
+
+export function statusHandler(store: TaskStore) {
+  return async function status(ctx: Context): Promise<void> {
+    ctx.body = statusBody(findTask(store, ctx.params.id))
+  }
+}
+
+export function resultHandler(store: TaskStore, resultTtlMs: number) {
+  return async function result(ctx: Context): Promise<void> {
+    const task = findTask(store, ctx.params.id)
+    if (task.status === 'failed') {
+      const {code, message} = task.error!
+      throw new ImgscaleError(code, message, {status: 422})
+    }
+    if (task.status !== 'done') {
+      throw new ImgscaleError('not_ready', `Task ${task.id} is ${task.status}; its result is not ready yet.`, {
+        retryAfter: FIXED.retryAfterSeconds,
+      })
+    }
+
+    const output = task.output!
+    // Opened before answering so a result swept a moment ago is a clean 404.
+    const file = await open(task.resultPath!).catch(() => {
+      throw new ImgscaleError('not_found', `Task ${task.id} has expired.`)
+    })
+    const expiresInMs = task.finishedAt!.getTime() + resultTtlMs - Date.now()
+    ctx.status = 200
+    ctx.type = MIME_TYPE[output.format]
+    ctx.length = output.bytes
+    // A task's result never changes, so its id is a strong validator.
+    ctx.etag = task.id
+    ctx.set('Cache-Control', `private, max-age=${Math.max(0, Math.floor(expiresInMs / 1000))}, immutable`)
+    ctx.set('Content-Disposition', `inline; filename="${task.id}.${EXTENSION[output.format]}"`)
+    if (ctx.fresh) {
+      await file.close()
+      ctx.status = 304
+      return
+    }
+    ctx.body = file.createReadStream()
+  }
+}
+
+/** Looks a task up by the id in the URL; ids are case-insensitive like all Crockford base32. */
+function findTask(store: TaskStore, raw: string | undefined): Task {
+  const id = (raw ?? '').toUpperCase()
+  if (!ULID.test(id)) {
+    throw new ImgscaleError('invalid_task_id', `${JSON.stringify((raw ?? '').slice(0, 64))} is not a task id (a 26-character ULID).`)
+  }
+  const task = store.get(id)
+  if (!task) throw new ImgscaleError('not_found', `No task ${id}: it never existed or has expired.`)
+  return task
+}

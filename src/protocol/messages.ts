@@ -1,0 +1,81 @@
+/**
+ * The typed headers carried by each frame type, and their validation. Both
+ * sides validate what they receive: server B's port can be reached by anything
+ * on its host, not only by server A.
+ */
+import {isErrorCode, type ErrorCode} from '../errors.js'
+import {FORMATS, type ImageFormat} from '../image/formats.js'
+import type {ResizePlan} from '../image/plan.js'
+import {FrameError, FrameType, type Frame} from './frame.js'
+
+/** A -> B: the task id (for logs) and the plan server A made. */
+export interface JobHeader extends ResizePlan {
+  id: string
+}
+
+/** B -> A: what the worker actually wrote. */
+export interface ResultHeader {
+  id: string
+  format: ImageFormat
+  width: number
+  height: number
+}
+
+/** B -> A: why there is no result. `id` is null when the frame itself was refused. */
+export interface ErrorHeader {
+  id: string | null
+  code: ErrorCode
+  message: string
+}
+
+export type Reply = {type: FrameType.Result; header: ResultHeader; body: Buffer} | {type: FrameType.Error; header: ErrorHeader}
+
+export function parseJob(frame: Frame): JobHeader {
+  if (frame.type !== FrameType.Job) throw new FrameError('bad_type', `Expected a job frame, got type ${frame.type}.`)
+  const h = frame.header
+  return {
+    id: stringField(h, 'id'),
+    format: formatField(h, 'format'),
+    width: sizeField(h, 'width'),
+    height: sizeField(h, 'height'),
+    frames: sizeField(h, 'frames'),
+  }
+}
+
+export function parseReply(frame: Frame): Reply {
+  const h = frame.header
+  if (frame.type === FrameType.Result) {
+    const header = {id: stringField(h, 'id'), format: formatField(h, 'format'), width: sizeField(h, 'width'), height: sizeField(h, 'height')}
+    return {type: FrameType.Result, header, body: frame.body}
+  }
+  if (frame.type === FrameType.Error) {
+    const code = isErrorCode(h.code) ? h.code : 'internal'
+    const message = typeof h.message === 'string' ? h.message : 'The worker failed without saying why.'
+    return {type: FrameType.Error, header: {id: typeof h.id === 'string' ? h.id : null, code, message}}
+  }
+  throw new FrameError('bad_type', `Expected a result or error frame, got type ${frame.type}.`)
+}
+
+function stringField(h: Record<string, unknown>, name: string): string {
+  const value = h[name]
+  if (typeof value !== 'string' || value.length === 0 || value.length > 64) {
+    throw new FrameError('bad_header', `Header field "${name}" must be a short non-empty string.`)
+  }
+  return value
+}
+
+function sizeField(h: Record<string, unknown>, name: string): number {
+  const value = h[name]
+  if (!Number.isSafeInteger(value) || (value as number) < 1) {
+    throw new FrameError('bad_header', `Header field "${name}" must be a positive integer.`)
+  }
+  return value as number
+}
+
+function formatField(h: Record<string, unknown>, name: string): ImageFormat {
+  const value = h[name]
+  if (!(FORMATS as readonly unknown[]).includes(value)) {
+    throw new FrameError('bad_header', `Header field "${name}" must be one of ${FORMATS.join(', ')}.`)
+  }
+  return value as ImageFormat
+}
