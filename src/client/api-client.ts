@@ -10,6 +10,7 @@ import {pipeline} from 'node:stream/promises'
 import {createWriteStream} from 'node:fs'
 
 import type {ErrorBody} from '../errors.js'
+import {EXTENSION} from '../image/formats.js'
 import type {StatusBody} from '../tasks/task.js'
 
 export interface UploadAccepted {
@@ -52,6 +53,12 @@ export class ImgscaleClient {
   async status(id: string): Promise<StatusBody> {
     const response = await this.request(`/status/${encodeURIComponent(id)}`)
     return (await response.json()) as StatusBody
+  }
+
+  /** `<id>.<ext>` for a finished task. Any other state makes the download fail with the server's sentence. */
+  async defaultResultName(id: string): Promise<string> {
+    const {output} = await this.status(id)
+    return output ? `${id}.${EXTENSION[output.format]}` : id
   }
 
   /** Saves the result to `out` ('-' for stdout), writing a `.part` file and renaming it, so `out` is never half written. */

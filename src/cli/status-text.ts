@@ -1,0 +1,32 @@
+/** The readable form of a task's status, for `imgscale status`. */
+import type {ImageSummary, StatusBody} from '../tasks/task.js'
+
+export function formatStatus(status: StatusBody, baseUrl: string): string {
+  const rows: Array<[string, string]> = [
+    ['status', status.status],
+    ['scale', String(status.scale_factor)],
+    ['input', describeImage(status.input)],
+  ]
+  if (status.output) rows.push(['output', describeImage(status.output)])
+  rows.push(['created', status.created_at])
+  if (status.started_at) rows.push(['started', status.started_at])
+  if (status.finished_at) rows.push(['finished', `${status.finished_at} (${elapsed(status)})`])
+  if (status.result_url) rows.push(['result', new URL(status.result_url, baseUrl).href])
+  if (status.error) rows.push(['error', `${status.error.message} (${status.error.code})`])
+  return [`task ${status.task_id}`, ...rows.map(([key, value]) => `  ${key.padEnd(9)}${value}`)].join('\n')
+}
+
+export function describeImage(image: ImageSummary): string {
+  return `${image.format} ${image.width}x${image.height}, ${formatBytes(image.bytes)}`
+}
+
+function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KiB`
+  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`
+}
+
+function elapsed(status: StatusBody): string {
+  const ms = Date.parse(status.finished_at!) - Date.parse(status.started_at ?? status.created_at)
+  return `took ${(ms / 1000).toFixed(2)} s`
+}
