@@ -55,6 +55,8 @@ export const FIXED = {
   httpHeadersTimeoutMs: 15_000,
   httpRequestTimeoutMs: 120_000,
   httpKeepAliveTimeoutMs: 5_000,
+  /** How long the rest of a refused upload is read and dropped before the socket is cut. */
+  lingerMs: 10_000,
   /** How often expired tasks are swept (never more often than the TTL). */
   sweepIntervalMs: 60_000,
   /** Retry-After (seconds) on 409 not_ready and 503 busy. */

@@ -7,6 +7,7 @@
 import type {Context, Next} from 'koa'
 import type {Logger} from 'pino'
 
+import {FIXED} from '../config.js'
 import {ImgscaleError, type ErrorCode} from '../errors.js'
 
 const CODE_OF_STATUS: Record<number, ErrorCode> = {
@@ -34,11 +35,25 @@ export function errorHandler(log: Logger) {
       ctx.status = error.status
       ctx.body = {error: error.toJSON()}
       if (error.retryAfter !== undefined) ctx.set('Retry-After', String(error.retryAfter))
-      // A request refused before its body was read (too large, wrong type):
-      // close the connection instead of reading the rest of the upload.
-      if (!ctx.req.complete) ctx.set('Connection', 'close')
+      if (!ctx.req.complete) discardRestOfBody(ctx)
     }
   }
+}
+
+/**
+ * A request refused before its body was read (too large, busy, not an
+ * image). Closing at once makes many clients fail on a write error before they
+ * read the answer, so, like nginx's lingering close, the rest of the body is
+ * read and dropped, but only for so long.
+ */
+function discardRestOfBody(ctx: Context): void {
+  const {req} = ctx
+  // formidable may have left the stream paused when it gave up on it.
+  req.resume()
+  const timer = setTimeout(() => req.socket.destroy(), FIXED.lingerMs)
+  timer.unref()
+  req.once('end', () => clearTimeout(timer))
+  req.once('close', () => clearTimeout(timer))
 }
 
 function toImgscaleError(thrown: unknown, ctx: Context): ImgscaleError {

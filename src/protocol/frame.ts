@@ -84,11 +84,6 @@ export class FrameDecoder {
     private readonly onFrame: (frame: Frame) => void,
   ) {}
 
-  /** Bytes received that are not yet part of a whole frame. */
-  get buffered(): number {
-    return this.pendingBytes
-  }
-
   push(chunk: Buffer): void {
     if (this.failed) throw new FrameError('bad_header', 'The decoder already refused a frame.')
     this.pending.push(chunk)

@@ -39,7 +39,7 @@ export class Dispatcher {
 
   /** Throws `busy` when a new task would be refused. Cheap: also checked before an upload is read. */
   checkRoom(): void {
-    if (this.waiting.length >= this.limits.maxQueue) {
+    if (this.running >= this.limits.maxInflight && this.waiting.length >= this.limits.maxQueue) {
       throw new ImgscaleError('busy', `The server is busy (${this.waiting.length} tasks waiting); try again shortly.`, {
         retryAfter: FIXED.retryAfterSeconds,
       })

@@ -1,0 +1,64 @@
+/** Talking to server A in tests: uploads as curl -F would send them, and polling. */
+import {expect} from 'chai'
+
+export interface UploadParts {
+  image?: Buffer
+  filename?: string
+  /** Content-Type the client claims for the file; the server must ignore it. */
+  type?: string
+  scale?: string
+  format?: string
+  fields?: Record<string, string>
+}
+
+export async function upload(baseUrl: string, parts: UploadParts): Promise<Response> {
+  const form = new FormData()
+  if (parts.image) form.append('image', new Blob([parts.image], {type: parts.type ?? 'application/octet-stream'}), parts.filename ?? 'upload.bin')
+  if (parts.scale !== undefined) form.append('scale_factor', parts.scale)
+  if (parts.format !== undefined) form.append('format', parts.format)
+  for (const [name, value] of Object.entries(parts.fields ?? {})) form.append(name, value)
+  return fetch(`${baseUrl}/upload`, {method: 'POST', body: form})
+}
+
+export interface StatusDoc {
+  task_id: string
+  status: string
+  scale_factor: number
+  created_at: string
+  started_at: string | null
+  finished_at: string | null
+  input: {format: string; width: number; height: number; bytes: number} | null
+  output: {format: string; width: number; height: number; bytes: number} | null
+  result_url: string | null
+  error: {code: string; message: string} | null
+}
+
+/** Uploads, expects the 202, and returns the task id. */
+export async function submit(baseUrl: string, parts: UploadParts): Promise<string> {
+  const response = await upload(baseUrl, parts)
+  const body = await response.json()
+  expect(response.status, JSON.stringify(body)).to.equal(202)
+  return (body as {task_id: string}).task_id
+}
+
+/** Polls the status until the task is done or failed (bounded: 300 polls). */
+export async function waitForEnd(baseUrl: string, id: string): Promise<StatusDoc> {
+  for (let i = 0; i < 300; i++) {
+    const response = await fetch(`${baseUrl}/status/${id}`)
+    expect(response.status).to.equal(200)
+    const status = (await response.json()) as StatusDoc
+    if (status.status === 'done' || status.status === 'failed') return status
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  throw new Error(`task ${id} did not end`)
+}
+
+/** Asserts the contract's error shape and returns the code. */
+export async function expectError(response: Response, status: number, code: string): Promise<{code: string; message: string}> {
+  expect(response.headers.get('content-type')).to.equal('application/json; charset=utf-8')
+  const body = (await response.json()) as {error: {code: string; message: string}}
+  expect(response.status, JSON.stringify(body)).to.equal(status)
+  expect(body.error.code).to.equal(code)
+  expect(body.error.message).to.be.a('string').and.not.empty
+  return body.error
+}

@@ -1,0 +1,71 @@
+/**
+ * Runs the real `imgscale serve` as a user would (bin/run.js in a child
+ * process) on ephemeral ports, and makes sure it is gone after the test.
+ */
+import {spawn, type ChildProcess} from 'node:child_process'
+import {fileURLToPath} from 'node:url'
+
+export const BIN = fileURLToPath(new URL('../../bin/run.js', import.meta.url))
+
+export interface Served {
+  url: string
+  backend: {host: string; port: number}
+  workers: number
+  child: ChildProcess
+  /** Everything the server wrote to stderr so far (its JSON logs). */
+  stderr(): string
+  /** SIGTERM, then wait for the exit; resolves with the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>
+}
+
+const READY = /^imgscale ready: (\S+) \((\d+) workers, backend (\S+):(\d+)\)$/m
+const running = new Set<ChildProcess>()
+
+export async function startServe(args: string[] = [], timeoutMs = 20_000): Promise<Served> {
+  const child = spawn(process.execPath, [BIN, 'serve', '-p', '0', '--log-level', 'warn', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  running.add(child)
+  let stdout = ''
+  let stderr = ''
+  child.stderr!.on('data', (chunk) => (stderr += chunk))
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => {
+    running.delete(child)
+    resolve(code)
+  }))
+
+  const match = await new Promise<RegExpMatchArray>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`serve did not get ready in ${timeoutMs} ms:\n${stderr}`)), timeoutMs)
+    child.stdout!.on('data', (chunk) => {
+      stdout += chunk
+      const found = stdout.match(READY)
+      if (found) {
+        clearTimeout(timer)
+        resolve(found)
+      }
+    })
+    void exited.then((code) => {
+      clearTimeout(timer)
+      reject(new Error(`serve exited with ${code} before it was ready:\n${stderr}`))
+    })
+  })
+
+  return {
+    url: match[1]!,
+    workers: Number(match[2]),
+    backend: {host: match[3]!.replace(/^\[|\]$/g, ''), port: Number(match[4])},
+    child,
+    stderr: () => stderr,
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal)
+      return exited
+    },
+  }
+}
+
+/** Last resort for a test that failed before its own cleanup. */
+export function killAll(): void {
+  for (const child of running) child.kill('SIGKILL')
+}
+
+process.once('exit', killAll)

@@ -1,0 +1,172 @@
+import http from 'node:http'
+
+import {expect} from 'chai'
+
+import {submit, upload, waitForEnd, type StatusDoc} from '../helpers/api.js'
+import {animation, convert, PHOTO, readPhoto, rotatedJpeg, sizeOf} from '../helpers/images.js'
+import {startServe, type Served} from '../helpers/serve.js'
+
+const ULID = /^[0-7][0-9A-HJKMNP-TV-Z]{25}$/
+
+describe('round trips through serve (real workers, real sharp)', function () {
+  let served: Served
+  before(async () => {
+    served = await startServe()
+  })
+  after(async () => {
+    expect(await served.stop()).to.equal(0)
+  })
+
+  /** Upload -> wait -> download; checks the result's real size and format. */
+  async function roundTrip(image: Buffer, scale: string, format?: string): Promise<{status: StatusDoc; result: Buffer; response: Response}> {
+    const id = await submit(served.url, {image, scale, format})
+    const status = await waitForEnd(served.url, id)
+    expect(status.status, JSON.stringify(status.error)).to.equal('done')
+    const response = await fetch(`${served.url}/result/${id}`)
+    expect(response.status).to.equal(200)
+    const result = Buffer.from(await response.arrayBuffer())
+    const real = await sizeOf(result)
+    expect({format: real.format, width: real.width, height: real.height}).to.deep.equal({
+      format: status.output!.format === 'avif' ? 'heif' : status.output!.format,
+      width: status.output!.width,
+      height: status.output!.height,
+    })
+    return {status, result, response}
+  }
+
+  const cases = [
+    ['JPEG', PHOTO.jpeg, 'jpeg'],
+    ['PNG with alpha', PHOTO.png, 'png'],
+    ['WebP', PHOTO.webp, 'webp'],
+  ] as const
+  for (const [name, source, format] of cases) {
+    for (const scale of ['0.1', '0.5', '1', '2']) {
+      it(`${name} ${source.width}x${source.height} at ${scale} -> exact size, same format`, async () => {
+        const {status} = await roundTrip(readPhoto(source.file), scale)
+        const s = Number(scale)
+        expect(status.output).to.include({
+          format,
+          width: Math.max(1, Math.round(source.width * s)),
+          height: Math.max(1, Math.round(source.height * s)),
+        })
+        expect(status.input).to.include({format, width: source.width, height: source.height, bytes: readPhoto(source.file).length})
+      })
+    }
+  }
+
+  it('rounds odd sizes half up: 2725x2225 at 0.5 is 1363x1113', async () => {
+    const {status} = await roundTrip(readPhoto(PHOTO.jpegLarge.file), '0.5')
+    expect(status.output).to.include({width: 1363, height: 1113})
+  })
+
+  it('keeps a greyscale JPEG usable', async () => {
+    const {status} = await roundTrip(readPhoto(PHOTO.jpegGrey.file), '0.5')
+    expect(status.output).to.include({format: 'jpeg', width: 200, height: 134})
+  })
+
+  for (const format of ['png', 'webp', 'avif', 'gif', 'tiff', 'jpeg']) {
+    it(`converts with format=${format}`, async () => {
+      const {status, response} = await roundTrip(readPhoto(PHOTO.jpegOddHeight.file), '0.5', format)
+      expect(status.output).to.include({format, width: 240, height: 185})
+      expect(response.headers.get('content-type')).to.equal(`image/${format}`)
+    })
+  }
+
+  it('reads AVIF and TIFF input and keeps their format', async () => {
+    for (const format of ['avif', 'tiff'] as const) {
+      const {status} = await roundTrip(await convert(PHOTO.jpeg.file, format, 200), '0.5')
+      expect(status.input).to.include({format, width: 200, height: 150})
+      expect(status.output).to.include({format, width: 100, height: 75})
+    }
+  })
+
+  it('applies EXIF orientation: a 600x450 JPEG tagged "rotate 90" comes out portrait', async () => {
+    const {status, result} = await roundTrip(await rotatedJpeg(), '0.5')
+    expect(status.input).to.include({width: 450, height: 600})
+    expect(status.output).to.include({width: 225, height: 300})
+    // The rotation is in the pixels now; no tag is left to rotate it twice.
+    const {orientation} = await import('sharp').then((m) => m.default(result).metadata())
+    expect(orientation ?? 1).to.equal(1)
+  })
+
+  for (const format of ['gif', 'webp'] as const) {
+    it(`keeps every frame of an animated ${format.toUpperCase()}`, async () => {
+      const {status, result} = await roundTrip(await animation(format, 3), '0.5')
+      expect(status.output).to.include({format, width: 20, height: 15})
+      expect((await sizeOf(result)).pages).to.equal(3)
+    })
+  }
+
+  it('takes the first frame when an animation is converted to a still format', async () => {
+    const {status, result} = await roundTrip(await animation('gif', 3), '0.5', 'png')
+    expect(status.output).to.include({format: 'png', width: 20, height: 15})
+    expect((await sizeOf(result)).pages ?? 1).to.equal(1)
+  })
+
+  it('answers 202 with Location and the task links, then a full status document', async () => {
+    const response = await upload(served.url, {image: readPhoto(PHOTO.jpeg.file), scale: '0.5', filename: 'holiday.jpg'})
+    expect(response.status).to.equal(202)
+    expect(response.headers.get('content-type')).to.equal('application/json; charset=utf-8')
+    const body = (await response.json()) as Record<string, string>
+    expect(body.task_id).to.match(ULID)
+    expect(response.headers.get('location')).to.equal(`/status/${body.task_id}`)
+    expect(body).to.deep.equal({
+      task_id: body.task_id,
+      status: body.status,
+      status_url: `/status/${body.task_id}`,
+      result_url: `/result/${body.task_id}`,
+    })
+    expect(['queued', 'processing', 'done']).to.include(body.status)
+
+    const status = await waitForEnd(served.url, body.task_id!)
+    expect(Object.keys(status).sort()).to.deep.equal(
+      ['created_at', 'error', 'finished_at', 'input', 'output', 'result_url', 'scale_factor', 'started_at', 'status', 'task_id'],
+    )
+    expect(status).to.include({task_id: body.task_id, status: 'done', scale_factor: 0.5, result_url: `/result/${body.task_id}`, error: null})
+    const created = Date.parse(status.created_at)
+    expect(new Date(created).toISOString()).to.equal(status.created_at)
+    expect(Date.parse(status.started_at!)).to.be.at.least(created)
+    expect(Date.parse(status.finished_at!)).to.be.at.least(Date.parse(status.started_at!))
+  })
+
+  it('serves the result with Content-Type, Content-Length, ETag, Content-Disposition, and 304 on If-None-Match', async () => {
+    const id = await submit(served.url, {image: readPhoto(PHOTO.png.file), scale: '0.25'})
+    const status = await waitForEnd(served.url, id)
+    const response = await fetch(`${served.url}/result/${id}`)
+    const bytes = Buffer.from(await response.arrayBuffer())
+    expect(response.headers.get('content-type')).to.equal('image/png')
+    expect(Number(response.headers.get('content-length'))).to.equal(bytes.length).and.equal(status.output!.bytes)
+    expect(response.headers.get('content-disposition')).to.equal(`inline; filename="${id}.png"`)
+    const etag = response.headers.get('etag')
+    expect(etag).to.match(/^"[^"]+"$/)
+
+    // node:http, not fetch: fetch adds Cache-Control: no-cache to conditional requests.
+    const status304 = await new Promise<number | undefined>((resolve, reject) => {
+      http.get(`${served.url}/result/${id}`, {headers: {'if-none-match': etag!}}, (res) => {
+        res.resume()
+        resolve(res.statusCode)
+      }).on('error', reject)
+    })
+    expect(status304).to.equal(304)
+  })
+
+  it('accepts a task id in lower case (Crockford base32 is case-insensitive)', async () => {
+    const id = await submit(served.url, {image: readPhoto(PHOTO.jpegGrey.file), scale: '0.5'})
+    const response = await fetch(`${served.url}/status/${id.toLowerCase()}`)
+    expect(response.status).to.equal(200)
+    expect(((await response.json()) as StatusDoc).task_id).to.equal(id)
+  })
+
+  it('judges the type by the bytes, not the file name or the claimed Content-Type', async () => {
+    const id = await submit(served.url, {image: readPhoto(PHOTO.png.file), scale: '0.5', filename: 'photo.jpg', type: 'image/jpeg'})
+    const status = await waitForEnd(served.url, id)
+    expect(status.input!.format).to.equal('png')
+    expect(status.output!.format).to.equal('png')
+  })
+
+  it('reports healthz with the worker count', async () => {
+    const response = await fetch(`${served.url}/healthz`)
+    expect(response.status).to.equal(200)
+    expect(await response.json()).to.deep.equal({status: 'ok', workers: served.workers})
+  })
+})

@@ -1,0 +1,43 @@
+import {expect} from 'chai'
+
+import {ImgscaleError} from '../../src/errors.js'
+import {planResize, scaledSize} from '../../src/image/plan.js'
+import type {ImageInfo} from '../../src/image/probe.js'
+
+const LIMITS = {maxInputPixels: 50_000_000, maxOutputPixels: 100_000_000, maxFrames: 256}
+const jpeg = (width: number, height: number, frames = 1): ImageInfo => ({format: 'jpeg', width, height, frames, bytes: 1})
+
+describe('resize planning', () => {
+  it('computes max(1, round(w*s)) x max(1, round(h*s))', () => {
+    expect(scaledSize(2725, 2225, 0.5)).to.deep.equal({width: 1363, height: 1113})
+    expect(scaledSize(480, 369, 0.5)).to.deep.equal({width: 240, height: 185})
+    expect(scaledSize(600, 450, 0.1)).to.deep.equal({width: 60, height: 45})
+    expect(scaledSize(600, 450, 2)).to.deep.equal({width: 1200, height: 900})
+    expect(scaledSize(600, 450, 0.0001)).to.deep.equal({width: 1, height: 1})
+  })
+
+  it('keeps the input format unless one is requested', () => {
+    expect(planResize(jpeg(600, 450), 0.5, undefined, LIMITS)).to.deep.equal({format: 'jpeg', width: 300, height: 225, frames: 1})
+    expect(planResize(jpeg(600, 450), 0.5, 'png', LIMITS).format).to.equal('png')
+  })
+
+  it('keeps every frame of an animation only when the output format can hold them', () => {
+    const gif: ImageInfo = {format: 'gif', width: 40, height: 30, frames: 3, bytes: 1}
+    expect(planResize(gif, 0.5, undefined, LIMITS).frames).to.equal(3)
+    expect(planResize(gif, 0.5, 'webp', LIMITS).frames).to.equal(3)
+    expect(planResize(gif, 0.5, 'jpeg', LIMITS).frames).to.equal(1)
+  })
+
+  const tooLarge: Array<[string, ImageInfo, number, string | undefined]> = [
+    ['an input over the pixel limit', jpeg(8000, 7000), 0.1, undefined],
+    ['an animation over the pixel limit by its frames together', {format: 'gif', width: 1000, height: 1000, frames: 60, bytes: 1}, 0.1, undefined],
+    ['an animation over the frame limit', {format: 'gif', width: 10, height: 10, frames: 257, bytes: 1}, 1, undefined],
+    ['an output over the pixel limit', jpeg(4000, 3000), 3, undefined],
+    ['an output wider than WebP allows', jpeg(2000, 100), 9, 'webp'],
+  ]
+  for (const [what, input, scale, format] of tooLarge) {
+    it(`refuses ${what} with image_too_large`, () => {
+      expect(() => planResize(input, scale, format as never, LIMITS)).to.throw(ImgscaleError).with.property('code', 'image_too_large')
+    })
+  }
+})
