@@ -2,22 +2,21 @@
  * The base of the client commands: finds the server, and turns every
  * ClientError into one sentence on stderr and exit 1, never a stack trace.
  */
-import {Command} from '@oclif/core'
-
 import {ClientError, ImgscaleClient} from '../client/api-client.js'
 import {resolveServerUrl, type ServerLocation} from '../client/server-url.js'
+import {BaseCommand} from './base-command.js'
 
-export abstract class ClientCommand extends Command {
+export abstract class ClientCommand extends BaseCommand {
   protected client(flags: ServerLocation): ImgscaleClient {
     try {
       return new ImgscaleClient(resolveServerUrl(flags))
     } catch (error) {
-      this.error((error as Error).message, {exit: 2})
+      this.fail((error as Error).message)
     }
   }
 
   protected override async catch(error: Error & {exitCode?: number}): Promise<unknown> {
-    if (error instanceof ClientError) this.error(error.message, {exit: 1})
+    if (error instanceof ClientError) this.fail(error.message)
     return super.catch(error)
   }
 }

@@ -14,15 +14,18 @@ export interface Served {
   child: ChildProcess
   /** Everything the server wrote to stderr so far (its JSON logs). */
   stderr(): string
-  /** SIGTERM, then wait for the exit; resolves with the exit code. */
-  stop(signal?: NodeJS.Signals): Promise<number | null>
+  /** Resolves with the exit code once the process has exited. */
+  exited: Promise<number | null>
+  /** SIGTERM (unless it already exited), then wait for the exit; resolves with the exit code. */
+  stop(): Promise<number | null>
 }
 
 const READY = /^imgscale ready: (\S+) \((\d+) workers, backend (\S+):(\d+)\)$/m
 const running = new Set<ChildProcess>()
 
 export async function startServe(args: string[] = [], timeoutMs = 20_000): Promise<Served> {
-  const child = spawn(process.execPath, [BIN, 'serve', '-p', '0', '--log-level', 'warn', ...args], {
+  const quiet = args.includes('--log-level') ? [] : ['--log-level', 'warn']
+  const child = spawn(process.execPath, [BIN, 'serve', '-p', '0', ...quiet, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   running.add(child)
@@ -56,8 +59,9 @@ export async function startServe(args: string[] = [], timeoutMs = 20_000): Promi
     backend: {host: match[3]!.replace(/^\[|\]$/g, ''), port: Number(match[4])},
     child,
     stderr: () => stderr,
-    async stop(signal = 'SIGTERM') {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal)
+    exited,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')
       return exited
     },
   }

@@ -1,14 +1,15 @@
-import {Command, Flags} from '@oclif/core'
+import {Flags} from '@oclif/core'
 
 import {hostForUrl} from '../../address.js'
 import {DEFAULTS, type ServiceConfig} from '../../config.js'
 import {createLogger, LOG_LEVELS, type LogLevel} from '../../log.js'
 import {startService, StartupError} from '../../service.js'
+import {BaseCommand} from '../base-command.js'
 import {ipFlag, portFlag, positiveNumber} from '../flags.js'
 
 const MiB = 1024 * 1024
 
-export default class Serve extends Command {
+export default class Serve extends BaseCommand {
   static override summary = 'Run the imgscale service: HTTP server A and the resize workers of server B.'
   static override description = `Server A (HTTP) takes uploads and keeps the tasks; server B is a set of cluster
 workers sharing one TCP port that resize with sharp. Prints one ready line on
@@ -59,7 +60,7 @@ stdout; logs are JSON lines on stderr. SIGINT/SIGTERM drain and exit 0.`
     try {
       service = await startService(config, log)
     } catch (error) {
-      if (error instanceof StartupError) this.error(error.message, {exit: 1})
+      if (error instanceof StartupError) this.fail(error.message)
       throw error
     }
     const {host, port} = service.backend
