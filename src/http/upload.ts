@@ -27,7 +27,8 @@ export function uploadHandler(config: ServiceConfig, dispatcher: Dispatcher) {
     } finally {
       // Every spooled file that did not become a task's input is deleted, whatever went wrong.
       const spooled = Object.values(files).flat().filter((file): file is UploadedFile => file !== undefined && file !== keep)
-      await Promise.all(spooled.map((file) => rm(file.filepath, {force: true})))
+      // allSettled: a failed delete must not replace the answer the client is owed.
+      await Promise.allSettled(spooled.map((file) => rm(file.filepath, {force: true})))
     }
   }
 }

@@ -87,7 +87,7 @@ export class TaskStore {
     for (const task of this.tasks.values()) {
       if (task.finishedAt && now - task.finishedAt.getTime() >= this.ttlMs) {
         this.tasks.delete(task.id)
-        void removeFile(task.resultPath)
+        this.removeFile(task.resultPath)
         removed++
       }
     }
@@ -104,16 +104,18 @@ export class TaskStore {
     clearInterval(this.sweeper)
   }
 
+  /** Best effort: a file that cannot be deleted is logged, never allowed to take the server down. */
+  private removeFile(file: string | null): void {
+    if (!file) return
+    rm(file, {force: true}).catch((error: unknown) => this.log.warn({err: error, file}, 'could not delete a task file'))
+  }
+
   private end(task: Task, status: 'done' | 'failed'): void {
     task.status = status
     task.finishedAt = new Date()
-    void removeFile(task.uploadPath)
+    this.removeFile(task.uploadPath)
     task.uploadPath = null
     const ms = task.finishedAt.getTime() - (task.startedAt ?? task.createdAt).getTime()
     this.log.info({task: task.id, status, ms, output: task.output, error: task.error}, `task ${status}`)
   }
-}
-
-async function removeFile(file: string | null): Promise<void> {
-  if (file) await rm(file, {force: true})
 }

@@ -1,3 +1,5 @@
+import net from 'node:net'
+
 import {expect} from 'chai'
 
 import {expectError, submit, upload, waitForEnd} from '../helpers/api.js'
@@ -126,6 +128,22 @@ describe('bad input gets the contract error (default limits)', function () {
     it('corrupt_image: a header with no image behind it', async () => {
       const response = await upload(served.url, {image: readPhoto(PHOTO.jpeg.file).subarray(0, 200), scale: '0.5'})
       await expectError(response, 422, 'corrupt_image')
+    })
+
+    it('a client that disconnects mid-upload harms nobody: the server goes on serving', async () => {
+      const others = Promise.all([0, 1, 2].map(() => submit(served.url, {image: jpeg, scale: '0.5'})))
+      for (let i = 0; i < 5; i++) {
+        const {hostname, port} = new URL(served.url)
+        const socket = net.connect({host: hostname, port: Number(port)})
+        socket.on('error', () => {})
+        const head = `--cut\r\nContent-Disposition: form-data; name="image"; filename="a.jpg"\r\n\r\n`
+        socket.write(`${multipartHead('cut')}Content-Length: 10000000\r\n\r\n${head}`)
+        socket.write(jpeg.subarray(0, 20_000))
+        await new Promise((resolve) => setTimeout(resolve, 50))
+        socket.destroy()
+      }
+      for (const id of await others) expect((await waitForEnd(served.url, id)).status).to.equal('done')
+      expect((await fetch(`${served.url}/healthz`)).status).to.equal(200)
     })
 
     it('not_ready: /result of a task still processing answers 409 with Retry-After', async () => {

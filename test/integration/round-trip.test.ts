@@ -164,6 +164,18 @@ describe('round trips through serve (real workers, real sharp)', function () {
     expect(status.output!.format).to.equal('png')
   })
 
+  it('finishes 24 concurrent uploads of mixed photos, each with its own right size', async () => {
+    const sources = [PHOTO.jpeg, PHOTO.png, PHOTO.webp, PHOTO.jpegGrey, PHOTO.jpegOddHeight, PHOTO.jpegLarge]
+    const jobs = Array.from({length: 24}, (_, i) => ({source: sources[i % sources.length]!, scale: [0.1, 0.5, 1, 2][i % 4]!}))
+    const ids = await Promise.all(jobs.map(({source, scale}) => submit(served.url, {image: readPhoto(source.file), scale: String(scale)})))
+    const statuses = await Promise.all(ids.map((id) => waitForEnd(served.url, id)))
+    statuses.forEach((status, i) => {
+      const {source, scale} = jobs[i]!
+      expect(status.status).to.equal('done')
+      expect(status.output).to.include({width: Math.round(source.width * scale), height: Math.round(source.height * scale)})
+    })
+  })
+
   it('reports healthz with the worker count', async () => {
     const response = await fetch(`${served.url}/healthz`)
     expect(response.status).to.equal(200)
