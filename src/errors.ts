@@ -20,7 +20,6 @@ const STATUS = {
   corrupt_image: 422,
   timeout: 422,
   worker_failed: 422,
-  task_failed: 422,
   internal: 500,
   not_implemented: 501,
   busy: 503,

@@ -3,7 +3,6 @@
  * replaces the ones that die, and stops them all on shutdown.
  */
 import cluster, {type Worker} from 'node:cluster'
-import {EventEmitter} from 'node:events'
 import {fileURLToPath} from 'node:url'
 
 import type {Logger} from 'pino'
@@ -26,7 +25,7 @@ export class StartupError extends Error {
   override readonly name = 'StartupError'
 }
 
-export class WorkerPool extends EventEmitter {
+export class WorkerPool {
   private readonly listening = new Set<Worker>()
   private stopping = false
   private respawnDelayMs = 0
@@ -36,9 +35,7 @@ export class WorkerPool extends EventEmitter {
     private readonly config: WorkerConfig,
     private readonly size: number,
     private readonly log: Logger,
-  ) {
-    super()
-  }
+  ) {}
 
   /** Workers listening now, i.e. able to take work. */
   get live(): number {
@@ -114,7 +111,6 @@ export class WorkerPool extends EventEmitter {
       {worker: worker.process.pid, code, signal, respawnInMs: this.respawnDelayMs},
       'server B worker died; starting a replacement',
     )
-    this.emit('worker-exit')
     setTimeout(() => {
       if (!this.stopping) this.fork()
     }, this.respawnDelayMs).unref()

@@ -5,6 +5,8 @@
 import {spawn, type ChildProcess} from 'node:child_process'
 import {fileURLToPath} from 'node:url'
 
+import {expect} from 'chai'
+
 export const BIN = fileURLToPath(new URL('../../bin/run.js', import.meta.url))
 
 export interface Served {
@@ -65,6 +67,21 @@ export async function startServe(args: string[] = [], timeoutMs = 20_000): Promi
       return exited
     },
   }
+}
+
+/**
+ * Starts one serve for the enclosing mocha suite and, after it, checks that
+ * the server stops cleanly (exit 0). Returns an accessor for the running server.
+ */
+export function serveForSuite(args: string[] = []): () => Served {
+  let served: Served | undefined
+  before(async () => {
+    served = await startServe(args)
+  })
+  after(async () => {
+    if (served) expect(await served.stop()).to.equal(0)
+  })
+  return () => served!
 }
 
 /** Last resort for a test that failed before its own cleanup. */

@@ -3,28 +3,22 @@ import {expect} from 'chai'
 import {submit, waitForEnd} from '../helpers/api.js'
 import {exchange} from '../helpers/backend.js'
 import {PHOTO, readPhoto, sizeOf} from '../helpers/images.js'
-import {startServe, type Served} from '../helpers/serve.js'
+import {serveForSuite} from '../helpers/serve.js'
 import {encodeFrame, encodeFrameHead, FrameType, PREFIX_BYTES} from '../../src/protocol/frame.js'
 
 const job = {id: 'direct-test', format: 'jpeg', width: 30, height: 20, frames: 1}
 
 describe('server B survives whatever is sent to its port', function () {
-  let served: Served
-  before(async () => {
-    served = await startServe()
-  })
-  after(async () => {
-    expect(await served.stop()).to.equal(0)
-  })
+  const served = serveForSuite()
   afterEach(async () => {
     // After each hostile peer: no worker died, and A still gets work done through B.
-    expect(served.stderr()).not.to.contain('worker died')
-    const health = (await fetch(`${served.url}/healthz`).then((r) => r.json())) as {workers: number}
-    expect(health.workers).to.equal(served.workers)
+    expect(served().stderr()).not.to.contain('worker died')
+    const health = (await fetch(`${served().url}/healthz`).then((r) => r.json())) as {workers: number}
+    expect(health.workers).to.equal(served().workers)
   })
 
   it('answers a well-formed job frame with a result frame (the documented protocol works)', async () => {
-    const {frames} = await exchange(served.backend, encodeFrame(FrameType.Job, job, readPhoto(PHOTO.jpeg.file)), {expect: 1})
+    const {frames} = await exchange(served().backend, encodeFrame(FrameType.Job, job, readPhoto(PHOTO.jpeg.file)), {expect: 1})
     expect(frames).to.have.length(1)
     expect(frames[0]!.type).to.equal(FrameType.Result)
     expect(frames[0]!.header).to.deep.equal({id: 'direct-test', format: 'jpeg', width: 30, height: 20})
@@ -34,7 +28,7 @@ describe('server B survives whatever is sent to its port', function () {
   it('serves several jobs one after another on one connection', async () => {
     const one = encodeFrame(FrameType.Job, job, readPhoto(PHOTO.jpeg.file))
     const two = encodeFrame(FrameType.Job, {...job, id: 'second', format: 'png'}, readPhoto(PHOTO.jpegGrey.file))
-    const {frames} = await exchange(served.backend, [...one, ...two], {expect: 2})
+    const {frames} = await exchange(served().backend, [...one, ...two], {expect: 2})
     expect(frames.map((f) => f.header.id)).to.deep.equal(['direct-test', 'second'])
     expect(frames.map((f) => f.header.format)).to.deep.equal(['jpeg', 'png'])
   })
@@ -53,7 +47,7 @@ describe('server B survives whatever is sent to its port', function () {
   ]
   for (const [what, make] of garbage) {
     it(`refuses ${what} with an error frame and closes`, async () => {
-      const {frames, closed} = await exchange(served.backend, make())
+      const {frames, closed} = await exchange(served().backend, make())
       expect(closed).to.equal(true)
       expect(frames).to.have.length(1)
       expect(frames[0]!.type).to.equal(FrameType.Error)
@@ -64,26 +58,26 @@ describe('server B survives whatever is sent to its port', function () {
   it('answers a job whose image is garbage with an error frame, and keeps the connection', async () => {
     const bad = encodeFrame(FrameType.Job, job, Buffer.from('definitely not a jpeg'))
     const good = encodeFrame(FrameType.Job, {...job, id: 'after'}, readPhoto(PHOTO.jpeg.file))
-    const {frames} = await exchange(served.backend, [...bad, ...good], {expect: 2})
+    const {frames} = await exchange(served().backend, [...bad, ...good], {expect: 2})
     expect(frames.map((f) => f.type)).to.deep.equal([FrameType.Error, FrameType.Result])
     expect(frames[0]!.header).to.include({id: 'direct-test', code: 'unsupported_media_type'})
   })
 
   it('refuses a job over the output pixel limit without running it', async () => {
-    const {frames} = await exchange(served.backend, encodeFrame(FrameType.Job, {...job, width: 20_000, height: 20_000}, readPhoto(PHOTO.jpeg.file)), {expect: 1})
+    const {frames} = await exchange(served().backend, encodeFrame(FrameType.Job, {...job, width: 20_000, height: 20_000}, readPhoto(PHOTO.jpeg.file)), {expect: 1})
     expect(frames[0]!.type).to.equal(FrameType.Error)
     expect(frames[0]!.header).to.include({code: 'image_too_large'})
   })
 
   it('drops a peer that sends half a frame and hangs up', async () => {
     const bytes = Buffer.concat(encodeFrame(FrameType.Job, job, readPhoto(PHOTO.jpeg.file)))
-    const {frames, closed} = await exchange(served.backend, [bytes.subarray(0, bytes.length / 2)], {endAfterSend: true})
+    const {frames, closed} = await exchange(served().backend, [bytes.subarray(0, bytes.length / 2)], {endAfterSend: true})
     expect(frames).to.have.length(0)
     expect(closed).to.equal(true)
   })
 
   it('keeps serving uploads through A after all of the above', async () => {
-    const id = await submit(served.url, {image: readPhoto(PHOTO.webp.file), scale: '0.5'})
-    expect((await waitForEnd(served.url, id)).status).to.equal('done')
+    const id = await submit(served().url, {image: readPhoto(PHOTO.webp.file), scale: '0.5'})
+    expect((await waitForEnd(served().url, id)).status).to.equal('done')
   })
 })

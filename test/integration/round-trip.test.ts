@@ -4,25 +4,19 @@ import {expect} from 'chai'
 
 import {submit, upload, waitForEnd, type StatusDoc} from '../helpers/api.js'
 import {animation, convert, PHOTO, readPhoto, rotatedJpeg, sizeOf} from '../helpers/images.js'
-import {startServe, type Served} from '../helpers/serve.js'
+import {serveForSuite} from '../helpers/serve.js'
 
 const ULID = /^[0-7][0-9A-HJKMNP-TV-Z]{25}$/
 
 describe('round trips through serve (real workers, real sharp)', function () {
-  let served: Served
-  before(async () => {
-    served = await startServe()
-  })
-  after(async () => {
-    expect(await served.stop()).to.equal(0)
-  })
+  const served = serveForSuite()
 
   /** Upload -> wait -> download; checks the result's real size and format. */
   async function roundTrip(image: Buffer, scale: string, format?: string): Promise<{status: StatusDoc; result: Buffer; response: Response}> {
-    const id = await submit(served.url, {image, scale, format})
-    const status = await waitForEnd(served.url, id)
+    const id = await submit(served().url, {image, scale, format})
+    const status = await waitForEnd(served().url, id)
     expect(status.status, JSON.stringify(status.error)).to.equal('done')
-    const response = await fetch(`${served.url}/result/${id}`)
+    const response = await fetch(`${served().url}/result/${id}`)
     expect(response.status).to.equal(200)
     const result = Buffer.from(await response.arrayBuffer())
     const real = await sizeOf(result)
@@ -104,7 +98,7 @@ describe('round trips through serve (real workers, real sharp)', function () {
   })
 
   it('answers 202 with Location and the task links, then a full status document', async () => {
-    const response = await upload(served.url, {image: readPhoto(PHOTO.jpeg.file), scale: '0.5', filename: 'holiday.jpg'})
+    const response = await upload(served().url, {image: readPhoto(PHOTO.jpeg.file), scale: '0.5', filename: 'holiday.jpg'})
     expect(response.status).to.equal(202)
     expect(response.headers.get('content-type')).to.equal('application/json; charset=utf-8')
     const body = (await response.json()) as Record<string, string>
@@ -118,7 +112,7 @@ describe('round trips through serve (real workers, real sharp)', function () {
     })
     expect(['queued', 'processing', 'done']).to.include(body.status)
 
-    const status = await waitForEnd(served.url, body.task_id!)
+    const status = await waitForEnd(served().url, body.task_id!)
     expect(Object.keys(status).sort()).to.deep.equal(
       ['created_at', 'error', 'finished_at', 'input', 'output', 'result_url', 'scale_factor', 'started_at', 'status', 'task_id'],
     )
@@ -130,9 +124,9 @@ describe('round trips through serve (real workers, real sharp)', function () {
   })
 
   it('serves the result with Content-Type, Content-Length, ETag, Content-Disposition, and 304 on If-None-Match', async () => {
-    const id = await submit(served.url, {image: readPhoto(PHOTO.png.file), scale: '0.25'})
-    const status = await waitForEnd(served.url, id)
-    const response = await fetch(`${served.url}/result/${id}`)
+    const id = await submit(served().url, {image: readPhoto(PHOTO.png.file), scale: '0.25'})
+    const status = await waitForEnd(served().url, id)
+    const response = await fetch(`${served().url}/result/${id}`)
     const bytes = Buffer.from(await response.arrayBuffer())
     expect(response.headers.get('content-type')).to.equal('image/png')
     expect(Number(response.headers.get('content-length'))).to.equal(bytes.length).and.equal(status.output!.bytes)
@@ -142,7 +136,7 @@ describe('round trips through serve (real workers, real sharp)', function () {
 
     // node:http, not fetch: fetch adds Cache-Control: no-cache to conditional requests.
     const status304 = await new Promise<number | undefined>((resolve, reject) => {
-      http.get(`${served.url}/result/${id}`, {headers: {'if-none-match': etag!}}, (res) => {
+      http.get(`${served().url}/result/${id}`, {headers: {'if-none-match': etag!}}, (res) => {
         res.resume()
         resolve(res.statusCode)
       }).on('error', reject)
@@ -151,15 +145,15 @@ describe('round trips through serve (real workers, real sharp)', function () {
   })
 
   it('accepts a task id in lower case (Crockford base32 is case-insensitive)', async () => {
-    const id = await submit(served.url, {image: readPhoto(PHOTO.jpegGrey.file), scale: '0.5'})
-    const response = await fetch(`${served.url}/status/${id.toLowerCase()}`)
+    const id = await submit(served().url, {image: readPhoto(PHOTO.jpegGrey.file), scale: '0.5'})
+    const response = await fetch(`${served().url}/status/${id.toLowerCase()}`)
     expect(response.status).to.equal(200)
     expect(((await response.json()) as StatusDoc).task_id).to.equal(id)
   })
 
   it('judges the type by the bytes, not the file name or the claimed Content-Type', async () => {
-    const id = await submit(served.url, {image: readPhoto(PHOTO.png.file), scale: '0.5', filename: 'photo.jpg', type: 'image/jpeg'})
-    const status = await waitForEnd(served.url, id)
+    const id = await submit(served().url, {image: readPhoto(PHOTO.png.file), scale: '0.5', filename: 'photo.jpg', type: 'image/jpeg'})
+    const status = await waitForEnd(served().url, id)
     expect(status.input!.format).to.equal('png')
     expect(status.output!.format).to.equal('png')
   })
@@ -167,8 +161,8 @@ describe('round trips through serve (real workers, real sharp)', function () {
   it('finishes 24 concurrent uploads of mixed photos, each with its own right size', async () => {
     const sources = [PHOTO.jpeg, PHOTO.png, PHOTO.webp, PHOTO.jpegGrey, PHOTO.jpegOddHeight, PHOTO.jpegLarge]
     const jobs = Array.from({length: 24}, (_, i) => ({source: sources[i % sources.length]!, scale: [0.1, 0.5, 1, 2][i % 4]!}))
-    const ids = await Promise.all(jobs.map(({source, scale}) => submit(served.url, {image: readPhoto(source.file), scale: String(scale)})))
-    const statuses = await Promise.all(ids.map((id) => waitForEnd(served.url, id)))
+    const ids = await Promise.all(jobs.map(({source, scale}) => submit(served().url, {image: readPhoto(source.file), scale: String(scale)})))
+    const statuses = await Promise.all(ids.map((id) => waitForEnd(served().url, id)))
     statuses.forEach((status, i) => {
       const {source, scale} = jobs[i]!
       expect(status.status).to.equal('done')
@@ -177,8 +171,8 @@ describe('round trips through serve (real workers, real sharp)', function () {
   })
 
   it('reports healthz with the worker count', async () => {
-    const response = await fetch(`${served.url}/healthz`)
+    const response = await fetch(`${served().url}/healthz`)
     expect(response.status).to.equal(200)
-    expect(await response.json()).to.deep.equal({status: 'ok', workers: served.workers})
+    expect(await response.json()).to.deep.equal({status: 'ok', workers: served().workers})
   })
 })
