@@ -57,7 +57,7 @@ export const FIXED = {
   httpKeepAliveTimeoutMs: 5_000,
   /** How long the rest of a refused upload is read and dropped before the socket is cut. */
   lingerMs: 10_000,
-  /** How often expired tasks are swept (never more often than the TTL). */
+  /** How often expired tasks are swept at most; a shorter TTL sweeps as often as it (but not under 1 s). */
   sweepIntervalMs: 60_000,
   /** Retry-After (seconds) on 409 not_ready and 503 busy. */
   retryAfterSeconds: 1,

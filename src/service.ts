@@ -15,6 +15,7 @@ import {BackendClient} from './backend/client.js'
 import {WorkerPool, StartupError, type BackendAddress} from './backend/pool.js'
 import {FIXED, workerConfigOf, type ServiceConfig} from './config.js'
 import {createApp} from './http/app.js'
+import {answerClientError} from './http/error-handler.js'
 import {configureSharp} from './image/sharp-setup.js'
 import {Dispatcher} from './tasks/dispatcher.js'
 import {TaskStore} from './tasks/store.js'
@@ -100,6 +101,7 @@ async function listen(handler: RequestListener, config: ServiceConfig): Promise<
     },
     handler,
   )
+  server.on('clientError', answerClientError)
   await new Promise<void>((resolve, reject) => {
     server.once('error', (error: NodeJS.ErrnoException) => {
       const where = `${hostForUrl(config.host)}:${config.port}`

@@ -1,9 +1,13 @@
 /**
  * The one place where errors become HTTP responses: every failure, ours or
- * Koa's (unknown route, wrong method, bad URL), leaves as
- * `{"error": {"code", "message"}}` with the matching status. Koa's own handler
- * answers in text/plain, so it must never be reached.
+ * Koa's (unknown route, wrong method, bad URL), and requests too broken for
+ * Koa to see (bad request line, oversized headers, timeouts), leaves as
+ * `{"error": {"code", "message"}}` with the matching status. Koa's and Node's
+ * own handlers answer in text/plain or with no body, so they are never reached.
  */
+import {STATUS_CODES} from 'node:http'
+import type {Duplex} from 'node:stream'
+
 import type {Context, Next} from 'koa'
 import type {Logger} from 'pino'
 
@@ -71,4 +75,27 @@ function fromStatus(status: number, ctx: Context): ImgscaleError {
     not_implemented: `The ${ctx.method} method is not supported.`,
   }
   return new ImgscaleError(code, messages[code] ?? 'The request is malformed.')
+}
+
+/**
+ * Node's `clientError` event: the request could not be parsed or took too
+ * long, so no Koa context exists. Answers in the same JSON shape, then closes.
+ */
+export function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
+  if (error.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy()
+    return
+  }
+  const failure =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? new ImgscaleError('headers_too_large', 'The request headers are too large.')
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? new ImgscaleError('request_timeout', 'The request took too long to arrive.')
+        : new ImgscaleError('invalid_request', 'The request is not valid HTTP.')
+  const body = JSON.stringify({error: failure.toJSON()})
+  socket.end(
+    `HTTP/1.1 ${failure.status} ${STATUS_CODES[failure.status]}\r\n` +
+      'Content-Type: application/json; charset=utf-8\r\n' +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  )
 }

@@ -61,6 +61,26 @@ describe('bad input gets the contract error (default limits)', function () {
     }
   })
 
+  describe('requests too broken for Koa still get the JSON error shape', () => {
+    it('400 invalid_request: not HTTP at all', async () => {
+      const response = await rawRequest(served().url, 'GARBAGE\r\n\r\n')
+      expect(response.status).to.equal(400)
+      expect(response.headers['content-type']).to.equal('application/json; charset=utf-8')
+      expect(JSON.parse(response.body).error.code).to.equal('invalid_request')
+    })
+    it('431 headers_too_large: 20 KB of headers', async () => {
+      const response = await rawRequest(served().url, `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`)
+      expect(response.status).to.equal(431)
+      expect(JSON.parse(response.body).error.code).to.equal('headers_too_large')
+    })
+    it('a file name with a path in it is only a name: it becomes no path on the server', async () => {
+      const id = await submit(served().url, {image: jpeg, scale: '0.5', filename: '../../../../etc/passwd'})
+      expect((await waitForEnd(served().url, id)).status).to.equal('done')
+      const response = await fetch(`${served().url}/result/${id}`)
+      expect(response.headers.get('content-disposition')).to.equal(`inline; filename="${id}.jpg"`)
+    })
+  })
+
   describe('404 / 405', () => {
     it('not_found: an unknown task on /status and /result', async () => {
       await expectError(await fetch(`${served().url}/status/01JD3Z6Q2W5N8R4T7Y9B1C3E5G`), 404, 'not_found')
