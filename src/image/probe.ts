@@ -1,3 +1,5 @@
+import {open} from 'node:fs/promises'
+
 import {fileTypeFromFile} from 'file-type'
 import sharp, {type Metadata} from 'sharp'
 
@@ -24,7 +26,7 @@ const ACCEPTED = 'JPEG, PNG, WebP, AVIF, GIF or TIFF'
  */
 export async function probeImage(path: string, bytes: number): Promise<ImageInfo> {
   const sniffed = await fileTypeFromFile(path)
-  const format = sniffed && formatOfMime(sniffed.mime)
+  const format = sniffed ? formatOfMime(sniffed.mime) : await tiffBySignature(path)
   if (!format) {
     const what = sniffed ? `${sniffed.mime} data` : 'not an image we recognise'
     throw new ImgscaleError('unsupported_media_type', `The uploaded file is ${what}; send a ${ACCEPTED} image.`)
@@ -50,5 +52,22 @@ export async function probeImage(path: string, bytes: number): Promise<ImageInfo
     height: oriented.height,
     frames: animatedInput ? Math.max(1, meta.pages ?? 1) : 1,
     bytes,
+  }
+}
+
+const TIFF_SIGNATURES = [Buffer.from('II*\0', 'latin1'), Buffer.from('MM\0*', 'latin1')]
+
+/**
+ * file-type follows a TIFF's first IFD (to tell TIFF from camera RAW) and
+ * finds nothing when a damaged file points past its end. Those bytes are
+ * still a TIFF, so they get corrupt_image from the header check, not 415.
+ */
+async function tiffBySignature(path: string): Promise<ImageFormat | undefined> {
+  const file = await open(path)
+  try {
+    const {buffer, bytesRead} = await file.read(Buffer.alloc(4), 0, 4, 0)
+    return bytesRead === 4 && TIFF_SIGNATURES.some((signature) => signature.equals(buffer)) ? 'tiff' : undefined
+  } finally {
+    await file.close()
   }
 }

@@ -3,7 +3,7 @@ import net from 'node:net'
 import {expect} from 'chai'
 
 import {expectError, submit, upload, waitForEnd} from '../helpers/api.js'
-import {animation, PHOTO, pngClaiming, readPhoto, truncatedJpeg} from '../helpers/images.js'
+import {animation, convert, PHOTO, pngClaiming, readPhoto, truncatedJpeg} from '../helpers/images.js'
 import {multipartHead, rawRequest} from '../helpers/raw-http.js'
 import {serveForSuite} from '../helpers/serve.js'
 
@@ -159,6 +159,21 @@ describe('bad input gets the contract error (default limits)', function () {
       for (const id of await others) expect((await waitForEnd(served().url, id)).status).to.equal('done')
       expect((await fetch(`${served().url}/healthz`)).status).to.equal(200)
     })
+
+    it('corrupt_image, not 415: a TIFF cut short (its first IFD points past the end)', async () => {
+      const tiff = await convert(PHOTO.jpeg.file, 'tiff', 600)
+      await expectError(await upload(served().url, {image: tiff.subarray(0, tiff.length / 2), scale: '0.5'}), 422, 'corrupt_image')
+    })
+
+    for (const format of ['png', 'avif'] as const) {
+      it(`corrupt_image: a ${format.toUpperCase()} cut in half is accepted, then fails`, async () => {
+        const image = await convert(PHOTO.jpeg.file, format, 600)
+        const id = await submit(served().url, {image: image.subarray(0, image.length / 2), scale: '0.5'})
+        const status = await waitForEnd(served().url, id)
+        expect(status.status).to.equal('failed')
+        expect(status.error!.code).to.equal('corrupt_image')
+      })
+    }
 
     it('not_ready: /result of a task still processing answers 409 with Retry-After', async () => {
       const id = await submit(served().url, SLOW)
