@@ -34,6 +34,16 @@ export const DEFAULTS = {
   resultTtlMs: 60 * 60_000,
   /** How long SIGINT/SIGTERM waits for tasks in flight before stopping anyway. */
   shutdownGraceMs: 30_000,
+  /** Largest result a worker may send back (a 100 MP RGBA PNG fits). */
+  maxResultBytes: 512 * MiB,
+  /** Slowloris guards for server A: all headers within this... */
+  headersTimeoutMs: 15_000,
+  /** ...and the whole request, upload included (50 MiB at 4 Mbit/s takes 105 s). */
+  requestTimeoutMs: 120_000,
+  /** An idle keep-alive connection is closed after this. */
+  keepAliveTimeoutMs: 5_000,
+  /** A backend connection with no job running and no byte arriving is closed after this. */
+  backendIdleMs: 30_000,
 } as const
 
 /** Limits that have no flag because no user has a reason to move them. */
@@ -45,16 +55,10 @@ export const FIXED = {
   multipartOverheadBytes: 64 * 1024,
   /** Largest JSON header of a protocol frame. */
   maxFrameHeaderBytes: 64 * 1024,
-  /** Largest result a worker may send back (a 100 MP RGBA PNG fits). */
-  maxResultBytes: 512 * MiB,
-  /** Idle time before either side of the backend socket gives up on the other. */
-  backendIdleMs: 30_000,
   /** Connections one worker accepts at once. */
   backendMaxConnections: 64,
-  /** Node's HTTP server timeouts for server A (slowloris guards). */
-  httpHeadersTimeoutMs: 15_000,
-  httpRequestTimeoutMs: 120_000,
-  httpKeepAliveTimeoutMs: 5_000,
+  /** How often Node checks the header and request timeouts (its default, 30 s, makes them loose). */
+  httpTimeoutCheckMs: 1_000,
   /** How long the rest of a refused upload is read and dropped before the socket is cut. */
   lingerMs: 10_000,
   /** How often expired tasks are swept at most; a shorter TTL sweeps as often as it (but not under 1 s). */
@@ -82,6 +86,11 @@ export interface ServiceConfig {
   taskTimeoutMs: number
   resultTtlMs: number
   shutdownGraceMs: number
+  maxResultBytes: number
+  headersTimeoutMs: number
+  requestTimeoutMs: number
+  keepAliveTimeoutMs: number
+  backendIdleMs: number
 }
 
 /** What each server B worker is told through its environment at fork time. */
@@ -93,6 +102,7 @@ export interface WorkerConfig {
   maxFrames: number
   maxBodyBytes: number
   taskTimeoutMs: number
+  idleMs: number
 }
 
 export const WORKER_CONFIG_ENV = 'IMGSCALE_WORKER_CONFIG'
@@ -106,5 +116,6 @@ export function workerConfigOf(config: ServiceConfig): WorkerConfig {
     maxFrames: config.maxFrames,
     maxBodyBytes: config.maxUploadBytes,
     taskTimeoutMs: config.taskTimeoutMs,
+    idleMs: config.backendIdleMs,
   }
 }

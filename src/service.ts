@@ -51,7 +51,7 @@ export async function startService(config: ServiceConfig, log: Logger): Promise<
   store.startSweeping()
   const dispatcher = new Dispatcher(
     store,
-    new BackendClient(backend),
+    new BackendClient(backend, config.maxResultBytes),
     {maxInflight: config.inflightPerWorker * config.workers, maxQueue: config.maxQueue, taskTimeoutMs: config.taskTimeoutMs},
     log,
   )
@@ -95,9 +95,10 @@ export async function startService(config: ServiceConfig, log: Logger): Promise<
 async function listen(handler: RequestListener, config: ServiceConfig): Promise<Server> {
   const server = createServer(
     {
-      headersTimeout: FIXED.httpHeadersTimeoutMs,
-      requestTimeout: FIXED.httpRequestTimeoutMs,
-      keepAliveTimeout: FIXED.httpKeepAliveTimeoutMs,
+      headersTimeout: config.headersTimeoutMs,
+      requestTimeout: config.requestTimeoutMs,
+      keepAliveTimeout: config.keepAliveTimeoutMs,
+      connectionsCheckingInterval: FIXED.httpTimeoutCheckMs,
     },
     handler,
   )

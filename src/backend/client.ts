@@ -26,7 +26,10 @@ export interface JobResult {
 const IMAGE_ERRORS = new Set(['corrupt_image', 'image_too_large', 'unsupported_media_type', 'timeout'])
 
 export class BackendClient {
-  constructor(private readonly address: BackendAddress) {}
+  constructor(
+    private readonly address: BackendAddress,
+    private readonly maxResultBytes: number,
+  ) {}
 
   /** Streams the input file to a worker and resolves with its result. Rejects with an ImgscaleError. */
   run(job: JobHeader, input: JobInput, timeoutMs: number): Promise<JobResult> {
@@ -48,7 +51,7 @@ export class BackendClient {
         timeoutMs,
       )
 
-      const decoder = new FrameDecoder({maxHeaderBytes: FIXED.maxFrameHeaderBytes, maxBodyBytes: FIXED.maxResultBytes}, (frame) => {
+      const decoder = new FrameDecoder({maxHeaderBytes: FIXED.maxFrameHeaderBytes, maxBodyBytes: this.maxResultBytes}, (frame) => {
         const reply = parseReply(frame)
         if (reply.type === FrameType.Result) {
           settle(null, {header: reply.header, body: reply.body})

@@ -22,7 +22,7 @@ export function createWorkerServer(config: WorkerConfig): net.Server {
 function serveConnection(socket: net.Socket, config: WorkerConfig): void {
   // Peers that vanish mid-frame are routine; their errors end only their socket.
   socket.on('error', () => socket.destroy())
-  socket.setTimeout(FIXED.backendIdleMs, () => socket.destroy())
+  socket.setTimeout(config.idleMs, () => socket.destroy())
 
   const jobs: Frame[] = []
   let working = false
@@ -55,7 +55,7 @@ function serveConnection(socket: net.Socket, config: WorkerConfig): void {
     }
     working = false
     if (!socket.destroyed) {
-      socket.setTimeout(FIXED.backendIdleMs)
+      socket.setTimeout(config.idleMs)
       socket.resume()
     }
   }

@@ -1,7 +1,7 @@
 /** Talking straight to server B's port, as anything on the host could. */
 import net from 'node:net'
 
-import {FIXED} from '../../src/config.js'
+import {DEFAULTS, FIXED} from '../../src/config.js'
 import {FrameDecoder, type Frame} from '../../src/protocol/frame.js'
 
 export interface BackendExchange {
@@ -23,7 +23,7 @@ export function exchange(
 ): Promise<BackendExchange> {
   return new Promise((resolve, reject) => {
     const frames: Frame[] = []
-    const decoder = new FrameDecoder({maxHeaderBytes: FIXED.maxFrameHeaderBytes, maxBodyBytes: FIXED.maxResultBytes}, (frame) => frames.push(frame))
+    const decoder = new FrameDecoder({maxHeaderBytes: FIXED.maxFrameHeaderBytes, maxBodyBytes: DEFAULTS.maxResultBytes}, (frame) => frames.push(frame))
     const socket = net.connect(backend)
     let quiet: NodeJS.Timeout | undefined
     const done = (closed: boolean): void => {

@@ -5,6 +5,7 @@ import {expect} from 'chai'
 import {expectError, submit, waitForEnd} from '../helpers/api.js'
 import {exchange} from '../helpers/backend.js'
 import {PHOTO, readPhoto} from '../helpers/images.js'
+import {multipartHead, rawRequest} from '../helpers/raw-http.js'
 import {serveForSuite} from '../helpers/serve.js'
 import {encodeFrame, FrameType} from '../../src/protocol/frame.js'
 
@@ -61,5 +62,29 @@ describe('a worker enforces the pixel limits itself, whoever sends the job', fun
     const {frames} = await exchange(served().backend, encodeFrame(FrameType.Job, job, readPhoto(PHOTO.jpeg.file)), {expect: 1})
     expect(frames[0]!.type).to.equal(FrameType.Error)
     expect(frames[0]!.header).to.include({id: 'direct', code: 'image_too_large'})
+  })
+})
+
+describe('slow and idle connections are cut', function () {
+  const served = serveForSuite(['--headers-timeout', '1', '--request-timeout', '2', '--backend-idle-timeout', '1'])
+
+  it('a client that never finishes its headers gets 408 request_timeout (slowloris)', async () => {
+    // Without the timeout this request would wait forever; rawRequest gives up after 8 s.
+    const response = await rawRequest(served().url, 'GET /healthz HTTP/1.1\r\nHost: x\r\n', 8000)
+    expect(response.status).to.equal(408)
+    expect(JSON.parse(response.body).error.code).to.equal('request_timeout')
+  })
+
+  it('an upload that stalls midway gets 408 request_timeout', async () => {
+    const head = `--slow\r\nContent-Disposition: form-data; name="image"; filename="a.jpg"\r\n\r\n`
+    const response = await rawRequest(served().url, `${multipartHead('slow')}Content-Length: 100000\r\n\r\n${head}partial`, 8000)
+    expect(response.status).to.equal(408)
+    expect(JSON.parse(response.body).error.code).to.equal('request_timeout')
+  })
+
+  it('an idle connection to server B is closed by the worker', async () => {
+    const {frames, closed} = await exchange(served().backend, [], {quietMs: 5000})
+    expect(frames).to.have.length(0)
+    expect(closed).to.equal(true)
   })
 })

@@ -32,6 +32,11 @@ stdout; logs are JSON lines on stderr. SIGINT/SIGTERM drain and exit 0.`
     'task-timeout': positiveNumber({default: DEFAULTS.taskTimeoutMs / 1000, description: 'seconds a task may spend processing before it fails with timeout'}),
     'result-ttl': positiveNumber({default: DEFAULTS.resultTtlMs / 1000, description: 'seconds finished tasks and their results are kept'}),
     'shutdown-grace': positiveNumber({default: DEFAULTS.shutdownGraceMs / 1000, description: 'seconds SIGINT/SIGTERM waits for tasks in flight'}),
+    'max-result-mb': positiveNumber({default: DEFAULTS.maxResultBytes / MiB, description: 'largest result a worker may return, in MiB (the task fails above it)'}),
+    'headers-timeout': positiveNumber({default: DEFAULTS.headersTimeoutMs / 1000, description: 'seconds a client has to send all request headers (408 after)'}),
+    'request-timeout': positiveNumber({default: DEFAULTS.requestTimeoutMs / 1000, description: 'seconds a client has to send a whole request, upload included (408 after)'}),
+    'keep-alive-timeout': positiveNumber({default: DEFAULTS.keepAliveTimeoutMs / 1000, description: 'seconds an idle keep-alive connection stays open'}),
+    'backend-idle-timeout': positiveNumber({default: DEFAULTS.backendIdleMs / 1000, description: 'seconds a server B connection may sit idle between jobs'}),
     'log-level': Flags.option({options: LOG_LEVELS, default: 'info' as LogLevel, description: 'level of the JSON logs on stderr'})(),
   }
 
@@ -53,6 +58,11 @@ stdout; logs are JSON lines on stderr. SIGINT/SIGTERM drain and exit 0.`
       taskTimeoutMs: Math.round(flags['task-timeout'] * 1000),
       resultTtlMs: Math.round(flags['result-ttl'] * 1000),
       shutdownGraceMs: Math.round(flags['shutdown-grace'] * 1000),
+      maxResultBytes: Math.round(flags['max-result-mb'] * MiB),
+      headersTimeoutMs: Math.round(flags['headers-timeout'] * 1000),
+      requestTimeoutMs: Math.round(flags['request-timeout'] * 1000),
+      keepAliveTimeoutMs: Math.round(flags['keep-alive-timeout'] * 1000),
+      backendIdleMs: Math.round(flags['backend-idle-timeout'] * 1000),
     }
     const log = createLogger(flags['log-level'])
 
