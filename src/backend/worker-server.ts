@@ -51,7 +51,10 @@ function serveConnection(socket: net.Socket, config: WorkerConfig): void {
     while (jobs.length > 0 && !socket.destroyed) {
       const reply = await answer(jobs.shift()!)
       if (reply === 'refuse') return
-      socket.write(Buffer.concat(reply))
+      // Head and image as separate writes (no copy of the image), sent as one batch.
+      socket.cork()
+      for (const part of reply) socket.write(part)
+      socket.uncork()
     }
     working = false
     if (!socket.destroyed) {

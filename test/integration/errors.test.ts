@@ -207,6 +207,10 @@ describe('limits set by flags', function () {
     await expectError(await upload(served().url, {image: pngClaiming(1200, 1000), scale: '0.1'}), 422, 'image_too_large')
   })
 
+  it('--max-input-mp counts all frames: 5 frames of 0.21 MP each are over a 1 MP limit', async () => {
+    await expectError(await upload(served().url, {image: await animation('gif', 5, 700, 300), scale: '0.1'}), 422, 'image_too_large')
+  })
+
   it('--max-output-mp: 422 for an output over the pixel limit', async () => {
     // 600x450 at 3 is 1800x1350, 2.4 MP.
     await expectError(await upload(served().url, {image: jpeg, scale: '3'}), 422, 'image_too_large')
