@@ -61,37 +61,17 @@ export const FIXED = {
   httpTimeoutCheckMs: 1_000,
   /** How long the rest of a refused upload is read and dropped before the socket is cut. */
   lingerMs: 10_000,
-  /** How often expired tasks are swept at most; a shorter TTL sweeps as often as it (but not under 1 s). */
+  /** How often expired tasks are swept at most; a shorter TTL sweeps as often as it, but not below the floor. */
   sweepIntervalMs: 60_000,
+  sweepIntervalFloorMs: 1_000,
   /** Retry-After (seconds) on 409 not_ready and 503 busy. */
   retryAfterSeconds: 1,
   /** How long `serve` waits for every worker to listen. */
   workerStartTimeoutMs: 20_000,
 } as const
 
-/** What server A and the dispatcher need to know. */
-export interface ServiceConfig {
-  host: string
-  port: number
-  backendHost: string
-  backendPort: number
-  workers: number
-  maxUploadBytes: number
-  maxScale: number
-  maxInputPixels: number
-  maxOutputPixels: number
-  maxFrames: number
-  inflightPerWorker: number
-  maxQueue: number
-  taskTimeoutMs: number
-  resultTtlMs: number
-  shutdownGraceMs: number
-  maxResultBytes: number
-  headersTimeoutMs: number
-  requestTimeoutMs: number
-  keepAliveTimeoutMs: number
-  backendIdleMs: number
-}
+/** What server A and the dispatcher need to know: one value for every key of DEFAULTS. */
+export type ServiceConfig = {-readonly [K in keyof typeof DEFAULTS]: (typeof DEFAULTS)[K] extends number ? number : string}
 
 /** What each server B worker is told through its environment at fork time. */
 export interface WorkerConfig {

@@ -2,15 +2,14 @@
  * The HTTP client behind the CLI's submit, status and result commands. Every
  * failure becomes a ClientError whose message is one sentence fit for a user.
  */
-import {openAsBlob} from 'node:fs'
+import {createWriteStream, openAsBlob} from 'node:fs'
 import {rename, rm, stat} from 'node:fs/promises'
 import path from 'node:path'
 import {Readable} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
-import {createWriteStream} from 'node:fs'
 
 import type {ErrorBody} from '../errors.js'
-import {EXTENSION} from '../image/formats.js'
+import {EXTENSION, formatOfMime} from '../image/formats.js'
 import type {StatusBody} from '../tasks/task.js'
 
 export interface UploadAccepted {
@@ -55,29 +54,30 @@ export class ImgscaleClient {
     return (await response.json()) as StatusBody
   }
 
-  /** `<id>.<ext>` for a finished task. Any other state makes the download fail with the server's sentence. */
-  async defaultResultName(id: string): Promise<string> {
-    const {output} = await this.status(id)
-    return output ? `${id}.${EXTENSION[output.format]}` : id
-  }
-
-  /** Saves the result to `out` ('-' for stdout), writing a `.part` file and renaming it, so `out` is never half written. */
-  async saveResult(id: string, out: string): Promise<void> {
+  /**
+   * Saves the result to `out` ('-' for stdout; default `<id>.<ext>`, the
+   * extension from the response's Content-Type), writing a `.part` file and
+   * renaming it, so `out` is never half written. Returns where it went.
+   */
+  async saveResult(id: string, out?: string): Promise<string> {
     const response = await this.request(`/result/${encodeURIComponent(id)}`)
     const body = Readable.fromWeb(response.body as import('node:stream/web').ReadableStream)
     if (out === '-') {
       await pipeline(body, process.stdout)
-      return
+      return out
     }
-    const partial = `${out}.part`
+    const format = formatOfMime(response.headers.get('content-type') ?? '')
+    const target = out ?? (format ? `${id}.${EXTENSION[format]}` : id)
+    const partial = `${target}.part`
     try {
       await pipeline(body, createWriteStream(partial))
-      await rename(partial, out)
+      await rename(partial, target)
     } catch (error) {
       await rm(partial, {force: true})
       const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'its folder does not exist' : (error as Error).message
-      throw new ClientError(`Cannot write ${out}: ${reason}.`)
+      throw new ClientError(`Cannot write ${target}: ${reason}.`)
     }
+    return target
   }
 
   /** Polls until the task is done or failed, calling onUpdate with each status seen. */

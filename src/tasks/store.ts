@@ -96,7 +96,7 @@ export class TaskStore {
   }
 
   startSweeping(): void {
-    this.sweeper = setInterval(() => this.sweep(), Math.max(1_000, Math.min(this.ttlMs, FIXED.sweepIntervalMs)))
+    this.sweeper = setInterval(() => this.sweep(), Math.max(FIXED.sweepIntervalFloorMs, Math.min(this.ttlMs, FIXED.sweepIntervalMs)))
     this.sweeper.unref()
   }
 

@@ -16,8 +16,7 @@ export default class Result extends ClientCommand {
   async run(): Promise<void> {
     const {args, flags} = await this.parse(Result)
     const client = this.client(flags)
-    const out = flags.output ?? (await client.defaultResultName(args.id))
-    await client.saveResult(args.id, out)
-    if (out !== '-') this.log(out)
+    const saved = await client.saveResult(args.id, flags.output)
+    if (saved !== '-') this.log(saved)
   }
 }
