@@ -3,6 +3,7 @@
  * The `serve` flags override these; nothing else hard-codes a number.
  */
 import os from 'node:os'
+import path from 'node:path'
 
 const MiB = 1024 * 1024
 
@@ -28,6 +29,8 @@ export const DEFAULTS = {
   inflightPerWorker: 2,
   /** Tasks waiting for a worker; past this an upload gets 503 busy. */
   maxQueue: 256,
+  /** Tasks, uploads and results live here and outlive a restart (XDG state directory). */
+  dataDir: path.join(process.env['XDG_STATE_HOME'] || path.join(os.homedir(), '.local', 'state'), 'imgscale'),
   /** Per-task processing deadline. */
   taskTimeoutMs: 30_000,
   /** Finished tasks and their results are removed this long after they end. */
@@ -66,6 +69,15 @@ export const FIXED = {
   sweepIntervalFloorMs: 1_000,
   /** Retry-After (seconds) on 409 not_ready and 503 busy. */
   retryAfterSeconds: 1,
+  /** A task whose worker died is sent again, on a new connection, this many times in all before it fails. */
+  maxAttempts: 3,
+  /**
+   * Pause before sending a task again: the dead worker's exit must reach the
+   * primary first, or the retry may race onto a port no worker serves.
+   */
+  retryDelayMs: 250,
+  /** A worker still running a job this long after the task's deadline is killed and replaced. */
+  stuckWorkerGraceMs: 1_000,
   /** How long `serve` waits for every worker to listen. */
   workerStartTimeoutMs: 20_000,
 } as const

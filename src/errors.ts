@@ -66,3 +66,8 @@ export class ImgscaleError extends Error {
 export function isErrorCode(value: unknown): value is ErrorCode {
   return typeof value === 'string' && Object.hasOwn(STATUS, value)
 }
+
+/** `serve` could not start (port in use, data directory locked, ...): its message is the one line the user sees. */
+export class StartupError extends Error {
+  override readonly name = 'StartupError'
+}

@@ -1,26 +1,25 @@
 /**
- * `imgscale serve` in one function: server B's workers first, then the task
- * store, the dispatcher and server A on top. Returns a handle whose `stop`
- * drains and shuts everything down in the reverse order.
+ * `imgscale serve` in one function: the data directory and the tasks a
+ * previous run left, server B's workers, the dispatcher and server A on top.
+ * Returns a handle whose `stop` drains and shuts everything down in the
+ * reverse order.
  */
-import {mkdir, mkdtemp, rm} from 'node:fs/promises'
 import {createServer, type RequestListener, type Server} from 'node:http'
-import os from 'node:os'
-import path from 'node:path'
 
 import type {Logger} from 'pino'
 
 import {hostForUrl} from './address.js'
 import {BackendClient} from './backend/client.js'
-import {WorkerPool, StartupError, type BackendAddress} from './backend/pool.js'
+import {WorkerPool, type BackendAddress} from './backend/pool.js'
 import {FIXED, workerConfigOf, type ServiceConfig} from './config.js'
+import {StartupError} from './errors.js'
 import {createApp} from './http/app.js'
 import {answerClientError} from './http/error-handler.js'
 import {configureSharp} from './image/sharp-setup.js'
+import {Metrics, type Levels} from './metrics.js'
+import {DataDir} from './tasks/data-dir.js'
 import {Dispatcher} from './tasks/dispatcher.js'
 import {TaskStore} from './tasks/store.js'
-
-export {StartupError}
 
 export interface RunningService {
   url: string
@@ -33,62 +32,66 @@ export interface RunningService {
 export async function startService(config: ServiceConfig, log: Logger): Promise<RunningService> {
   // sharp reads image headers in server A (never pixels); same loader allow-list as the workers.
   configureSharp()
-  const spool = await mkdtemp(path.join(os.tmpdir(), 'imgscale-'))
-  const uploadDir = path.join(spool, 'uploads')
-  const resultsDir = path.join(spool, 'results')
-  await Promise.all([mkdir(uploadDir), mkdir(resultsDir)])
-
-  const pool = new WorkerPool(workerConfigOf(config), config.workers, log)
-  let backend: BackendAddress
-  try {
-    backend = await pool.start()
-  } catch (error) {
-    await rm(spool, {recursive: true, force: true})
-    throw error
+  const dataDir = await DataDir.open(config.dataDir, log)
+  const cleanups: Array<() => Promise<void>> = [() => dataDir.unlock()]
+  const cleanUp = async (): Promise<void> => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
   }
 
-  const store = new TaskStore(resultsDir, config.resultTtlMs, log)
-  store.startSweeping()
-  const dispatcher = new Dispatcher(
-    store,
-    new BackendClient(backend, config.maxResultBytes),
-    {maxInflight: config.inflightPerWorker * config.workers, maxQueue: config.maxQueue, taskTimeoutMs: config.taskTimeoutMs},
-    log,
-  )
-  let draining = false
-  const app = createApp(
-    {config, store, dispatcher, uploadDir, liveWorkers: () => pool.live, draining: () => draining},
-    log,
-  )
-
-  let server: Server
   try {
-    server = await listen(app.callback(), config)
-  } catch (error) {
-    store.stopSweeping()
-    await pool.stop(0)
-    await rm(spool, {recursive: true, force: true})
-    throw error
-  }
+    let draining = false
+    // Read by the metrics only when scraped, by which time all of these exist.
+    const levels: Levels = {queued: () => dispatcher.queued, inflight: () => dispatcher.inflight, liveWorkers: () => pool.live}
+    const metrics = new Metrics(levels)
+    const store = new TaskStore(dataDir, config.resultTtlMs, metrics, log)
+    const pending = await store.recover()
 
-  return {
-    url: `http://${hostForUrl(config.host)}:${(server.address() as {port: number}).port}`,
-    backend,
-    workers: config.workers,
-    async stop() {
-      draining = true
-      log.info({queued: dispatcher.queued, inflight: dispatcher.inflight}, 'shutting down: waiting for tasks in flight')
-      const waited = await withinMs(dispatcher.idle(), config.shutdownGraceMs)
-      if (!waited) log.warn({queued: dispatcher.queued, inflight: dispatcher.inflight}, 'shutdown grace time over; stopping anyway')
-      server.close()
-      server.closeIdleConnections()
-      // Downloads under way get a moment to finish before their sockets are cut.
-      await withinMs(new Promise((resolve) => server.once('close', resolve)), 2_000)
-      server.closeAllConnections()
-      store.stopSweeping()
-      await pool.stop(2_000)
-      await rm(spool, {recursive: true, force: true})
-    },
+    const pool = new WorkerPool(workerConfigOf(config), config.workers, metrics, log)
+    const backend = await pool.start()
+    cleanups.push(() => pool.stop(0))
+
+    const dispatcher = new Dispatcher(
+      store,
+      new BackendClient(backend, config.maxResultBytes),
+      pool,
+      {maxInflight: config.inflightPerWorker * config.workers, maxQueue: config.maxQueue, taskTimeoutMs: config.taskTimeoutMs},
+      metrics,
+      log,
+    )
+    const app = createApp(
+      {config, store, dispatcher, metrics, spoolDir: dataDir.spool, liveWorkers: () => pool.live, draining: () => draining},
+      log,
+    )
+    const server = await listen(app.callback(), config)
+    store.startSweeping()
+    dispatcher.resume(pending)
+
+    return {
+      url: `http://${hostForUrl(config.host)}:${(server.address() as {port: number}).port}`,
+      backend,
+      workers: config.workers,
+      async stop() {
+        draining = true
+        dispatcher.pause()
+        log.info({queued: dispatcher.queued, inflight: dispatcher.inflight}, 'shutting down: waiting for tasks in flight')
+        if (!(await withinMs(dispatcher.settled(), config.shutdownGraceMs))) {
+          log.warn({inflight: dispatcher.inflight}, 'shutdown grace time over; tasks still in flight will run again at the next start')
+          dispatcher.abandon()
+        }
+        if (dispatcher.queued > 0) log.info({queued: dispatcher.queued, dataDir: dataDir.root}, 'queued tasks kept for the next start')
+        server.close()
+        server.closeIdleConnections()
+        // Downloads under way get a moment to finish before their sockets are cut.
+        await withinMs(new Promise((resolve) => server.once('close', resolve)), 2_000)
+        server.closeAllConnections()
+        store.stopSweeping()
+        await pool.stop(2_000)
+        await dataDir.unlock()
+      },
+    }
+  } catch (error) {
+    await cleanUp()
+    throw error
   }
 }
 

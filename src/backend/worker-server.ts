@@ -13,13 +13,16 @@ import {encodeFrame, FrameDecoder, FrameError, FrameType, type Frame} from '../p
 import {parseJob} from '../protocol/messages.js'
 import {resizeImage} from './pipeline.js'
 
-export function createWorkerServer(config: WorkerConfig): net.Server {
-  const server = net.createServer({noDelay: true}, (socket) => serveConnection(socket, config))
+/** Told when a job starts and ends, whatever its outcome. */
+export type JobWatcher = (event: 'job-start' | 'job-end', id: string) => void
+
+export function createWorkerServer(config: WorkerConfig, watch: JobWatcher): net.Server {
+  const server = net.createServer({noDelay: true}, (socket) => serveConnection(socket, config, watch))
   server.maxConnections = FIXED.backendMaxConnections
   return server
 }
 
-function serveConnection(socket: net.Socket, config: WorkerConfig): void {
+function serveConnection(socket: net.Socket, config: WorkerConfig, watch: JobWatcher): void {
   // Peers that vanish mid-frame are routine; their errors end only their socket.
   socket.on('error', () => socket.destroy())
   socket.setTimeout(config.idleMs, () => socket.destroy())
@@ -71,6 +74,7 @@ function serveConnection(socket: net.Socket, config: WorkerConfig): void {
       refuse(socket, error)
       return 'refuse'
     }
+    watch('job-start', job.id)
     try {
       checkOutputSize(job, config)
       const output = await resizeImage(frame.body, job, {maxInputPixels: config.maxInputPixels, timeoutMs: config.taskTimeoutMs})
@@ -79,6 +83,8 @@ function serveConnection(socket: net.Socket, config: WorkerConfig): void {
     } catch (error) {
       const failure = error instanceof ImgscaleError ? error : new ImgscaleError('internal', 'The worker failed unexpectedly.')
       return encodeFrame(FrameType.Error, {id: job.id, code: failure.code, message: failure.message})
+    } finally {
+      watch('job-end', job.id)
     }
   }
 }

@@ -24,7 +24,10 @@ process.on('SIGTERM', () => {})
 const config = JSON.parse(process.env[WORKER_CONFIG_ENV] ?? '{}') as WorkerConfig
 configureSharp()
 
-const server = createWorkerServer(config)
+const server = createWorkerServer(config, (type, id) => {
+  const message: WorkerMessage = {type, id}
+  process.send?.(message)
+})
 server.on('error', (error: NodeJS.ErrnoException) => {
   const message: WorkerMessage = {type: 'listen-error', code: error.code ?? 'unknown', message: error.message}
   process.send?.(message, () => process.exit(1))

@@ -5,10 +5,12 @@ import type {Logger} from 'pino'
 
 import {FIXED, type ServiceConfig} from '../config.js'
 import {ImgscaleError} from '../errors.js'
+import type {Metrics} from '../metrics.js'
 import type {Dispatcher} from '../tasks/dispatcher.js'
 import type {TaskStore} from '../tasks/store.js'
 import {errorHandler} from './error-handler.js'
 import {checkUploadHeaders, parseMultipart} from './multipart.js'
+import {requestLog} from './request-log.js'
 import {resultHandler, statusHandler} from './task-routes.js'
 import {uploadHandler} from './upload.js'
 
@@ -16,7 +18,9 @@ export interface AppDeps {
   config: ServiceConfig
   store: TaskStore
   dispatcher: Dispatcher
-  uploadDir: string
+  metrics: Metrics
+  /** Where uploads are spooled while they arrive. */
+  spoolDir: string
   /** Server B workers able to take work now. */
   liveWorkers: () => number
   /** True once shutdown has begun. */
@@ -24,7 +28,7 @@ export interface AppDeps {
 }
 
 export function createApp(deps: AppDeps, log: Logger): Koa {
-  const {config, store, dispatcher} = deps
+  const {config, store, dispatcher, metrics} = deps
   const router = new Router()
 
   router.post(
@@ -37,11 +41,11 @@ export function createApp(deps: AppDeps, log: Logger): Koa {
       await next()
     },
     checkUploadHeaders(config.maxUploadBytes),
-    parseMultipart({uploadDir: deps.uploadDir, maxUploadBytes: config.maxUploadBytes}),
+    parseMultipart({uploadDir: deps.spoolDir, maxUploadBytes: config.maxUploadBytes}),
     uploadHandler(config, dispatcher),
   )
   router.get('/status/:id', statusHandler(store))
-  router.get('/result/:id', resultHandler(store, config.resultTtlMs))
+  router.get('/result/:id', resultHandler(store, config.resultTtlMs, metrics))
   router.get('/healthz', async (ctx) => {
     const workers = deps.liveWorkers()
     if (workers > 0 && !deps.draining()) {
@@ -52,9 +56,14 @@ export function createApp(deps: AppDeps, log: Logger): Koa {
     const message = deps.draining() ? 'The server is shutting down.' : 'No server B worker can take work.'
     ctx.body = {status: 'unavailable', workers, error: {code: 'unavailable', message}}
   })
+  router.get('/metrics', async (ctx) => {
+    ctx.type = metrics.contentType
+    ctx.body = await metrics.render()
+  })
 
   const app = new Koa()
   app.silent = true
+  app.use(requestLog(log, metrics))
   app.use(errorHandler(log))
   app.use(router.routes())
   app.use(router.allowedMethods())

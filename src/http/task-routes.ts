@@ -6,6 +6,7 @@ import type {Context} from 'koa'
 import {FIXED} from '../config.js'
 import {ImgscaleError} from '../errors.js'
 import {EXTENSION, MIME_TYPE} from '../image/formats.js'
+import type {Metrics} from '../metrics.js'
 import type {TaskStore} from '../tasks/store.js'
 import {statusBody, type Task} from '../tasks/task.js'
 
@@ -14,13 +15,13 @@ const ULID = /^[0-7][0-9A-HJKMNP-TV-Z]{25}$/
 
 export function statusHandler(store: TaskStore) {
   return async function status(ctx: Context): Promise<void> {
-    ctx.body = statusBody(findTask(store, ctx.params.id))
+    ctx.body = statusBody(findTask(store, ctx))
   }
 }
 
-export function resultHandler(store: TaskStore, resultTtlMs: number) {
+export function resultHandler(store: TaskStore, resultTtlMs: number, metrics: Metrics) {
   return async function result(ctx: Context): Promise<void> {
-    const task = findTask(store, ctx.params.id)
+    const task = findTask(store, ctx)
     if (task.status === 'failed') {
       const {code, message} = task.error!
       throw new ImgscaleError(code, message, {status: 422})
@@ -33,7 +34,7 @@ export function resultHandler(store: TaskStore, resultTtlMs: number) {
 
     const output = task.output!
     // Opened before answering so a result swept a moment ago is a clean 404.
-    const file = await open(task.resultPath!).catch(() => {
+    const file = await open(store.resultPath(task)).catch(() => {
       throw new ImgscaleError('not_found', `Task ${task.id} has expired.`)
     })
     const expiresInMs = task.finishedAt!.getTime() + resultTtlMs - Date.now()
@@ -50,15 +51,18 @@ export function resultHandler(store: TaskStore, resultTtlMs: number) {
       return
     }
     ctx.body = file.createReadStream()
+    metrics.resultSent(output.bytes)
   }
 }
 
 /** Looks a task up by the id in the URL; ids are case-insensitive like all Crockford base32. */
-function findTask(store: TaskStore, raw: string | undefined): Task {
+function findTask(store: TaskStore, ctx: Context): Task {
+  const raw = ctx.params.id as string | undefined
   const id = (raw ?? '').toUpperCase()
   if (!ULID.test(id)) {
     throw new ImgscaleError('invalid_task_id', `${JSON.stringify((raw ?? '').slice(0, 64))} is not a task id (a 26-character ULID).`)
   }
+  ctx.state['task'] = id
   const task = store.get(id)
   if (!task) throw new ImgscaleError('not_found', `No task ${id}: it never existed or has expired.`)
   return task

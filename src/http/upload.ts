@@ -18,9 +18,10 @@ export function uploadHandler(config: ServiceConfig, dispatcher: Dispatcher) {
       const form = parseUploadForm((ctx.request.body ?? {}) as FormFields, files, config.maxScale)
       const input = await probeImage(form.image.filepath, form.image.size)
       const plan = planResize(input, form.scale, form.format, config)
-      const task = dispatcher.submit({scaleFactor: form.scale, input, plan, uploadPath: form.image.filepath})
+      const task = await dispatcher.submit({scaleFactor: form.scale, input, plan, spooledPath: form.image.filepath})
       keep = form.image
 
+      ctx.state['task'] = task.id
       ctx.status = 202
       ctx.set('Location', statusUrl(task.id))
       ctx.body = {task_id: task.id, status: task.status, status_url: statusUrl(task.id), result_url: resultUrl(task.id)}

@@ -2,12 +2,19 @@
  * Sends tasks to server B with a bounded number in flight (about two per
  * worker) and keeps the rest in a bounded FIFO queue. When the queue is full
  * a new upload is refused with 503 busy rather than left to wait without end.
+ * A task whose worker dies is sent again, a bounded number of times, so a
+ * crash costs a retry, not the task; an image that kills every worker that
+ * touches it still ends, `failed`.
  */
+import {setTimeout} from 'node:timers/promises'
+
 import type {Logger} from 'pino'
 
-import type {BackendClient} from '../backend/client.js'
+import type {BackendClient, JobResult} from '../backend/client.js'
+import type {WorkerPool} from '../backend/pool.js'
 import {FIXED} from '../config.js'
 import {ImgscaleError} from '../errors.js'
+import type {Metrics} from '../metrics.js'
 import type {NewTask, TaskStore} from './store.js'
 import type {Task} from './task.js'
 
@@ -20,12 +27,18 @@ export interface DispatchLimits {
 export class Dispatcher {
   private readonly waiting: Task[] = []
   private running = 0
-  private idleWaiters: Array<() => void> = []
+  /** Uploads being stored right now: they hold a queue place already. */
+  private accepting = 0
+  private paused = false
+  private abandoned = false
+  private settledWaiters: Array<() => void> = []
 
   constructor(
     private readonly store: TaskStore,
     private readonly backend: BackendClient,
+    private readonly workers: WorkerPool,
     private readonly limits: DispatchLimits,
+    private readonly metrics: Metrics,
     private readonly log: Logger,
   ) {}
 
@@ -39,51 +52,105 @@ export class Dispatcher {
 
   /** Throws `busy` when a new task would be refused. Cheap: also checked before an upload is read. */
   checkRoom(): void {
-    if (this.running >= this.limits.maxInflight && this.waiting.length >= this.limits.maxQueue) {
-      throw new ImgscaleError('busy', `The server is busy (${this.waiting.length} tasks waiting); try again shortly.`, {
+    const waiting = this.waiting.length + this.accepting
+    if (this.running >= this.limits.maxInflight && waiting >= this.limits.maxQueue) {
+      throw new ImgscaleError('busy', `The server is busy (${waiting} tasks waiting); try again shortly.`, {
         retryAfter: FIXED.retryAfterSeconds,
       })
     }
   }
 
-  /** Creates the task and queues it; throws `busy` when the queue is full. */
-  submit(params: NewTask): Task {
+  /** Stores the upload as a task and queues it; throws `busy` when the queue is full. */
+  async submit(params: NewTask): Promise<Task> {
     this.checkRoom()
-    const task = this.store.create(params)
+    this.accepting++
+    let task: Task
+    try {
+      task = await this.store.accept(params)
+    } finally {
+      this.accepting--
+    }
     this.waiting.push(task)
     this.pump()
     return task
   }
 
-  /** Resolves once nothing is queued or in flight. */
-  idle(): Promise<void> {
-    if (this.running === 0 && this.waiting.length === 0) return Promise.resolve()
-    return new Promise((resolve) => this.idleWaiters.push(resolve))
+  /** Queues tasks recovered from the data directory. They were accepted before, so no limit refuses them. */
+  resume(tasks: Task[]): void {
+    this.waiting.push(...tasks)
+    this.pump()
+  }
+
+  /** Shutdown, step 1: nothing more is sent to server B; queued tasks stay queued (on disk, for the next start). */
+  pause(): void {
+    this.paused = true
+  }
+
+  /** Resolves once no task is in flight. */
+  settled(): Promise<void> {
+    if (this.running === 0) return Promise.resolve()
+    return new Promise((resolve) => this.settledWaiters.push(resolve))
+  }
+
+  /**
+   * Shutdown, step 2, when the grace time is over: tasks still in flight are
+   * given up without being marked failed. Their records still say queued, so
+   * the next start runs them again.
+   */
+  abandon(): void {
+    this.abandoned = true
   }
 
   private pump(): void {
-    while (this.running < this.limits.maxInflight && this.waiting.length > 0) {
+    while (!this.paused && this.running < this.limits.maxInflight && this.waiting.length > 0) {
       this.running++
       void this.run(this.waiting.shift()!)
     }
-    if (this.running === 0 && this.waiting.length === 0) {
-      for (const resolve of this.idleWaiters.splice(0)) resolve()
+    if (this.running === 0) {
+      for (const resolve of this.settledWaiters.splice(0)) resolve()
     }
   }
 
   private async run(task: Task): Promise<void> {
     this.store.start(task)
     try {
-      const job = {id: task.id, ...task.plan}
-      const {header, body} = await this.backend.run(job, {path: task.uploadPath!, bytes: task.input.bytes}, this.limits.taskTimeoutMs)
+      const {header, body} = await this.process(task)
       await this.store.finish(task, header, body)
     } catch (error) {
+      if (this.abandoned) {
+        this.log.info({task: task.id}, 'task left for the next start')
+        return
+      }
       const failure = error instanceof ImgscaleError ? error : new ImgscaleError('internal', 'The task failed unexpectedly.', {cause: error})
       if (failure.code === 'internal') this.log.error({task: task.id, err: error}, 'task failed on an internal error')
-      this.store.fail(task, failure.toJSON())
+      await this.store.fail(task, failure.toJSON())
     } finally {
       this.running--
       this.pump()
+    }
+  }
+
+  /** Runs the job on server B, on a fresh connection for each attempt. */
+  private async process(task: Task): Promise<JobResult> {
+    const job = {id: task.id, ...task.plan}
+    for (let attempt = 1; ; attempt++) {
+      await this.workers.whenLive(this.limits.taskTimeoutMs)
+      try {
+        return await this.backend.run(job, this.store.inputOf(task), this.limits.taskTimeoutMs)
+      } catch (error) {
+        if (!(error instanceof ImgscaleError)) throw error
+        if (error.code === 'timeout') this.workers.replaceIfStuck(task.id)
+        if (error.code !== 'worker_failed' || this.abandoned) throw error
+        if (attempt >= FIXED.maxAttempts) {
+          throw new ImgscaleError(
+            'worker_failed',
+            `The worker processing this image stopped ${attempt} times in a row; the image may be what crashes it.`,
+          )
+        }
+        this.log.warn({task: task.id, attempt, err: error.message}, 'worker lost during the task; sending it again')
+        this.metrics.taskRetried()
+        await setTimeout(FIXED.retryDelayMs)
+      }
     }
   }
 }

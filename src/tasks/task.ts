@@ -23,10 +23,6 @@ export interface Task {
   plan: ResizePlan
   output: ImageSummary | null
   error: ErrorBody | null
-  /** The spooled upload; removed once the task ends. */
-  uploadPath: string | null
-  /** The result file, once done. */
-  resultPath: string | null
 }
 
 /** The contract's `GET /status/<id>` document. */
@@ -60,4 +56,33 @@ export function statusBody(task: Task): StatusBody {
     result_url: task.status === 'done' ? resultUrl(task.id) : null,
     error: task.error,
   }
+}
+
+/** A task as its record on disk holds it (version 1). */
+interface TaskRecord extends Omit<Task, 'createdAt' | 'startedAt' | 'finishedAt'> {
+  version: 1
+  createdAt: string
+  startedAt: string | null
+  finishedAt: string | null
+}
+
+export function toRecord(task: Task): TaskRecord {
+  return {
+    version: 1,
+    ...task,
+    createdAt: task.createdAt.toISOString(),
+    startedAt: task.startedAt?.toISOString() ?? null,
+    finishedAt: task.finishedAt?.toISOString() ?? null,
+  }
+}
+
+const STATUSES = new Set<unknown>(['queued', 'processing', 'done', 'failed'])
+
+/** The task a record holds, or undefined for one this version cannot use. */
+export function fromRecord(raw: unknown): Task | undefined {
+  const record = raw as Partial<TaskRecord> | null
+  if (record?.version !== 1 || typeof record.id !== 'string' || !STATUSES.has(record.status) || !record.input || !record.plan) return undefined
+  const {version: _version, createdAt, startedAt, finishedAt, ...task} = record as TaskRecord
+  const date = (value: string | null): Date | null => (value ? new Date(value) : null)
+  return {...task, createdAt: new Date(createdAt), startedAt: date(startedAt), finishedAt: date(finishedAt)}
 }

@@ -62,3 +62,17 @@ export async function expectError(response: Response, status: number, code: stri
   expect(body.error.message).to.be.a('string').and.not.empty
   return body.error
 }
+
+/** The task's current status document. */
+export async function statusOf(baseUrl: string, id: string): Promise<StatusDoc> {
+  const response = await fetch(`${baseUrl}/status/${id}`)
+  expect(response.status).to.equal(200)
+  return (await response.json()) as StatusDoc
+}
+
+/** One sample of GET /metrics (0 when the series has no sample yet). `labels` is the exact `{...}` text, if any. */
+export async function metric(baseUrl: string, name: string, labels = ''): Promise<number> {
+  const text = await (await fetch(`${baseUrl}/metrics`)).text()
+  const line = text.split('\n').find((row) => row.startsWith(`${name}${labels} `))
+  return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : 0
+}

@@ -78,3 +78,6 @@ export async function sizeOf(image: Buffer): Promise<{format?: string; width?: n
   const {format, width, height, pages} = await sharp(image).metadata()
   return {format, width, height, pages}
 }
+
+/** An upload that keeps a worker busy for seconds (a 3840x2160 photo to GIF at scale 1): for tests that act mid-task. */
+export const SLOW = {image: readPhoto(photo('gain-map.jpg')), scale: '1', format: 'gif'}

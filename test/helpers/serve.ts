@@ -3,6 +3,9 @@
  * process) on ephemeral ports, and makes sure it is gone after the test.
  */
 import {spawn, type ChildProcess} from 'node:child_process'
+import {mkdtempSync, rmSync} from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 
 import {expect} from 'chai'
@@ -25,12 +28,24 @@ export interface Served {
 const READY = /^imgscale ready: (\S+) \((\d+) workers, backend (\S+):(\d+)\)$/m
 const running = new Set<ChildProcess>()
 
+/** A fresh data directory, deleted when the test process exits. */
+export function tempDataDir(): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'imgscale-test-'))
+  dataDirs.add(dir)
+  return dir
+}
+const dataDirs = new Set<string>()
+
+/** Starts serve; unless the args name one, it gets a data directory of its own, removed once it exits. */
 export async function startServe(args: string[] = [], timeoutMs = 20_000): Promise<Served> {
   const quiet = args.includes('--log-level') ? [] : ['--log-level', 'warn']
-  const child = spawn(process.execPath, [BIN, 'serve', '-p', '0', ...quiet, ...args], {
+  const ownDataDir = args.includes('--data-dir') ? undefined : mkdtempSync(path.join(os.tmpdir(), 'imgscale-test-'))
+  const dataDir = ownDataDir ? ['--data-dir', ownDataDir] : []
+  const child = spawn(process.execPath, [BIN, 'serve', '-p', '0', ...quiet, ...dataDir, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   running.add(child)
+  if (ownDataDir) child.once('exit', () => rmSync(ownDataDir, {recursive: true, force: true}))
   let stdout = ''
   let stderr = ''
   child.stderr!.on('data', (chunk) => (stderr += chunk))
@@ -87,6 +102,7 @@ export function serveForSuite(args: string[] = []): () => Served {
 /** Last resort for a test that failed before its own cleanup. */
 export function killAll(): void {
   for (const child of running) child.kill('SIGKILL')
+  for (const dir of dataDirs) rmSync(dir, {recursive: true, force: true})
 }
 
 process.once('exit', killAll)

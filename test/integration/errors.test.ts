@@ -3,14 +3,12 @@ import net from 'node:net'
 import {expect} from 'chai'
 
 import {expectError, submit, upload, waitForEnd} from '../helpers/api.js'
-import {animation, convert, PHOTO, pngClaiming, readPhoto, truncatedJpeg} from '../helpers/images.js'
+import {animation, convert, PHOTO, pngClaiming, readPhoto, SLOW, truncatedJpeg} from '../helpers/images.js'
 import {multipartHead, rawRequest} from '../helpers/raw-http.js'
 import {serveForSuite} from '../helpers/serve.js'
 
 const jpeg = readPhoto(PHOTO.jpeg.file)
 /** gain-map.jpg to GIF at full size: ~3 s of work, enough to hold a worker busy. */
-const SLOW = {image: readPhoto(PHOTO.jpeg.file.replace('Landscape_1.jpg', 'gain-map.jpg')), scale: '1', format: 'gif'}
-
 describe('bad input gets the contract error (default limits)', function () {
   const served = serveForSuite()
 

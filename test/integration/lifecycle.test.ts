@@ -1,4 +1,5 @@
-import {execFileSync} from 'node:child_process'
+import {readdirSync} from 'node:fs'
+import path from 'node:path'
 
 import {expect} from 'chai'
 
@@ -6,50 +7,27 @@ import {expectError, submit, waitForEnd} from '../helpers/api.js'
 import {exchange} from '../helpers/backend.js'
 import {PHOTO, readPhoto} from '../helpers/images.js'
 import {multipartHead, rawRequest} from '../helpers/raw-http.js'
-import {serveForSuite} from '../helpers/serve.js'
+import {delay} from '../helpers/processes.js'
+import {serveForSuite, tempDataDir} from '../helpers/serve.js'
 import {encodeFrame, FrameType} from '../../src/protocol/frame.js'
 
-const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
+const filesIn = (dataDir: string): string[] =>
+  ['uploads', 'tasks', 'results'].flatMap((sub) => readdirSync(path.join(dataDir, sub)).map((name) => `${sub}/${name}`))
 
 describe('finished tasks are forgotten after --result-ttl', function () {
-  const served = serveForSuite(['--result-ttl', '1'])
+  const dataDir = tempDataDir()
+  const served = serveForSuite(['--result-ttl', '1', '--data-dir', dataDir])
 
-  it('status and result answer 404 not_found once the task has expired', async () => {
+  it('status and result answer 404 not_found once the task has expired, and its files are gone', async () => {
     const id = await submit(served().url, {image: readPhoto(PHOTO.jpeg.file), scale: '0.5'})
     expect((await waitForEnd(served().url, id)).status).to.equal('done')
     expect((await fetch(`${served().url}/result/${id}`)).status).to.equal(200)
+    expect(filesIn(dataDir)).to.have.members([`tasks/${id}.json`, `results/${id}.jpg`])
     // Expiry is 1 s after the end, and the sweep runs every second: 3 s is past both.
     await delay(3000)
     await expectError(await fetch(`${served().url}/status/${id}`), 404, 'not_found')
     await expectError(await fetch(`${served().url}/result/${id}`), 404, 'not_found')
-  })
-})
-
-describe('a worker that dies mid-task', function () {
-  const served = serveForSuite(['--log-level', 'info'])
-
-  it('ends its task failed with worker_failed (never stuck in processing), and is replaced', async () => {
-    const slow = await submit(served().url, {image: readPhoto(PHOTO.jpeg.file.replace('Landscape_1.jpg', 'gain-map.jpg')), scale: '1', format: 'gif'})
-    await delay(500)
-    const workers = execFileSync('pgrep', ['-P', String(served().child!.pid)], {encoding: 'utf8'}).split('\n').filter(Boolean)
-    expect(workers).to.have.length(2)
-    for (const pid of workers) process.kill(Number(pid), 'SIGKILL')
-
-    const status = await waitForEnd(served().url, slow)
-    expect(status.status).to.equal('failed')
-    expect(status.error!.code).to.equal('worker_failed')
-    await expectError(await fetch(`${served().url}/result/${slow}`), 422, 'worker_failed')
-
-    // Replacements listen on the same backend port, and work goes on.
-    for (let i = 0; i < 100; i++) {
-      const health = (await fetch(`${served().url}/healthz`).then((r) => r.json())) as {workers: number}
-      if (health.workers === 2) break
-      await delay(100)
-    }
-    expect(await fetch(`${served().url}/healthz`).then((r) => r.json())).to.deep.equal({status: 'ok', workers: 2})
-    const next = await submit(served().url, {image: readPhoto(PHOTO.jpeg.file), scale: '0.5'})
-    expect((await waitForEnd(served().url, next)).status).to.equal('done')
-    expect(served().stderr()).to.contain('server B worker died; starting a replacement')
+    expect(filesIn(dataDir)).to.deep.equal([])
   })
 })
 

@@ -1,4 +1,3 @@
-import {execFileSync} from 'node:child_process'
 import net from 'node:net'
 
 import {expect} from 'chai'
@@ -6,25 +5,8 @@ import {expect} from 'chai'
 import {expectError, submit, upload, waitForEnd} from '../helpers/api.js'
 import {runCli} from '../helpers/cli.js'
 import {PHOTO, readPhoto} from '../helpers/images.js'
+import {alive, workerPids} from '../helpers/processes.js'
 import {startServe} from '../helpers/serve.js'
-
-/** Process ids of the cluster workers of a serve process. */
-function workerPids(primary: number): number[] {
-  try {
-    return execFileSync('pgrep', ['-P', String(primary)], {encoding: 'utf8'}).split('\n').filter(Boolean).map(Number)
-  } catch {
-    return [] // pgrep exits 1 when there are none
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
 
 describe('imgscale serve: start, ready line, flags, shutdown', function () {
   it('prints the ready line with URL, worker count and backend address, on IPv4', async () => {

@@ -3,7 +3,8 @@ import {Flags} from '@oclif/core'
 import {hostForUrl} from '../../address.js'
 import {DEFAULTS, type ServiceConfig} from '../../config.js'
 import {createLogger, LOG_LEVELS, type LogLevel} from '../../log.js'
-import {startService, StartupError} from '../../service.js'
+import {StartupError} from '../../errors.js'
+import {startService} from '../../service.js'
 import {BaseCommand} from '../base-command.js'
 import {ipFlag, portFlag, positiveNumber} from '../flags.js'
 
@@ -22,6 +23,7 @@ stdout; logs are JSON lines on stderr. SIGINT/SIGTERM drain and exit 0.`
     workers: Flags.integer({char: 'w', min: 1, max: 256, default: DEFAULTS.workers, description: 'server B worker processes (default: available parallelism)'}),
     'backend-host': ipFlag({char: undefined, default: DEFAULTS.backendHost, description: 'address server B listens on (keep it on loopback unless A runs elsewhere)'}),
     'backend-port': Flags.integer({min: 0, max: 65_535, default: DEFAULTS.backendPort, description: 'port server B listens on (0 = any free port)'}),
+    'data-dir': Flags.directory({char: 'd', default: DEFAULTS.dataDir, description: 'directory that keeps tasks, uploads and results across restarts (one serve per directory)'}),
     'max-upload-mb': positiveNumber({default: DEFAULTS.maxUploadBytes / MiB, description: 'largest upload in MiB (413 above it)'}),
     'max-scale': positiveNumber({default: DEFAULTS.maxScale, description: 'largest scale_factor accepted'}),
     'max-input-mp': positiveNumber({default: DEFAULTS.maxInputPixels / 1e6, description: 'largest input in megapixels, all frames counted (422 above it)'}),
@@ -48,6 +50,7 @@ stdout; logs are JSON lines on stderr. SIGINT/SIGTERM drain and exit 0.`
       backendHost: flags['backend-host'],
       backendPort: flags['backend-port'],
       workers: flags.workers,
+      dataDir: flags['data-dir'],
       maxUploadBytes: Math.round(flags['max-upload-mb'] * MiB),
       maxScale: flags['max-scale'],
       maxInputPixels: Math.round(flags['max-input-mp'] * 1e6),

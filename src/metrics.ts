@@ -1,0 +1,115 @@
+/**
+ * What `GET /metrics` reports, in Prometheus text format. The parts that see
+ * an event count it here; levels (queue depth, tasks in flight, live workers)
+ * are read from their owners when Prometheus scrapes.
+ */
+import {collectDefaultMetrics, Counter, Gauge, Histogram, Registry} from 'prom-client'
+
+import type {ErrorCode} from './errors.js'
+
+export interface Levels {
+  queued: () => number
+  inflight: () => number
+  liveWorkers: () => number
+}
+
+export class Metrics {
+  readonly registry = new Registry()
+
+  private readonly tasksEnded = new Counter({
+    name: 'imgscale_tasks_total',
+    help: 'Tasks that ended, by final status and error code ("" when done).',
+    labelNames: ['status', 'code'] as const,
+    registers: [this.registry],
+  })
+
+  private readonly taskSeconds = new Histogram({
+    name: 'imgscale_task_duration_seconds',
+    help: 'Time from a task starting to its end, by final status.',
+    labelNames: ['status'] as const,
+    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers: [this.registry],
+  })
+
+  private readonly retries = new Counter({
+    name: 'imgscale_task_retries_total',
+    help: 'Tasks sent again to server B because the worker running them died.',
+    registers: [this.registry],
+  })
+
+  private readonly restarts = new Counter({
+    name: 'imgscale_worker_restarts_total',
+    help: 'Server B workers that died (or were killed when stuck) and were replaced.',
+    registers: [this.registry],
+  })
+
+  private readonly bytesIn = new Counter({
+    name: 'imgscale_upload_bytes_total',
+    help: 'Bytes of the images accepted for processing.',
+    registers: [this.registry],
+  })
+
+  private readonly bytesOut = new Counter({
+    name: 'imgscale_result_bytes_total',
+    help: 'Bytes of results sent by GET /result.',
+    registers: [this.registry],
+  })
+
+  private readonly requests = new Counter({
+    name: 'imgscale_http_requests_total',
+    help: 'HTTP requests answered by server A, by method, route and status.',
+    labelNames: ['method', 'route', 'status'] as const,
+    registers: [this.registry],
+  })
+
+  constructor(levels: Levels) {
+    const gauge = (name: string, help: string, read: () => number): void => {
+      new Gauge({
+        name,
+        help,
+        registers: [this.registry],
+        collect() {
+          this.set(read())
+        },
+      })
+    }
+    gauge('imgscale_queue_depth', 'Tasks waiting for a worker.', levels.queued)
+    gauge('imgscale_tasks_inflight', 'Tasks sent to server B and not yet answered.', levels.inflight)
+    gauge('imgscale_workers_live', 'Server B workers able to take work.', levels.liveWorkers)
+    // The primary's own memory, CPU and event loop lag (process_* and nodejs_*).
+    collectDefaultMetrics({register: this.registry})
+  }
+
+  taskEnded(status: 'done' | 'failed', code: ErrorCode | undefined, seconds: number): void {
+    this.tasksEnded.inc({status, code: code ?? ''})
+    this.taskSeconds.observe({status}, seconds)
+  }
+
+  taskRetried(): void {
+    this.retries.inc()
+  }
+
+  workerRestarted(): void {
+    this.restarts.inc()
+  }
+
+  uploadAccepted(bytes: number): void {
+    this.bytesIn.inc(bytes)
+  }
+
+  resultSent(bytes: number): void {
+    this.bytesOut.inc(bytes)
+  }
+
+  request(method: string, route: string, status: number): void {
+    this.requests.inc({method, route, status: String(status)})
+  }
+
+  get contentType(): string {
+    return this.registry.contentType
+  }
+
+  render(): Promise<string> {
+    return this.registry.metrics()
+  }
+}

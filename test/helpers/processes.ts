@@ -1,0 +1,33 @@
+/** Finding, probing and waiting on the processes a serve started. */
+import {execFileSync} from 'node:child_process'
+
+/** Process ids of the cluster workers of a serve process. */
+export function workerPids(primary: number): number[] {
+  try {
+    return execFileSync('pgrep', ['-P', String(primary)], {encoding: 'utf8'}).split('\n').filter(Boolean).map(Number)
+  } catch {
+    return [] // pgrep exits 1 when there are none
+  }
+}
+
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+export const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** Polls `check` every 20 ms until it returns something truthy; fails after `timeoutMs`. */
+export async function until<T>(what: string, check: () => T | Promise<T>, timeoutMs = 10_000): Promise<NonNullable<T>> {
+  const end = Date.now() + timeoutMs
+  for (;;) {
+    const value = await check()
+    if (value) return value
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
+    await delay(20)
+  }
+}
