@@ -1,0 +1,35 @@
+/** Memory figures of a process from /proc (Linux), in MB. */
+import {readFileSync} from 'node:fs'
+
+import {workerPids} from '../../test/helpers/processes.js'
+
+/** `VmRSS` (resident now) or `VmHWM` (peak resident) of a process, in MB; 0 once it is gone. */
+export function memoryMb(pid: number, field: 'VmRSS' | 'VmHWM'): number {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+    const kb = Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0)
+    return kb / 1024
+  } catch {
+    return 0
+  }
+}
+
+/** Peak RSS of the primary and of its largest worker so far, in MB. */
+export function peaks(primary: number): {primaryMb: number; workerMb: number} {
+  return {
+    primaryMb: memoryMb(primary, 'VmHWM'),
+    workerMb: Math.max(0, ...workerPids(primary).map((pid) => memoryMb(pid, 'VmHWM'))),
+  }
+}
+
+/** Samples a process's RSS every `everyMs` and keeps the highest value. */
+export function sampleRss(pid: number, everyMs = 50): {stop(): number} {
+  let max = memoryMb(pid, 'VmRSS')
+  const timer = setInterval(() => (max = Math.max(max, memoryMb(pid, 'VmRSS'))), everyMs)
+  return {
+    stop() {
+      clearInterval(timer)
+      return Math.max(max, memoryMb(pid, 'VmRSS'))
+    },
+  }
+}

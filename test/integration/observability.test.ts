@@ -1,0 +1,67 @@
+import {expect} from 'chai'
+
+import {metric, submit, waitForEnd} from '../helpers/api.js'
+import {PHOTO, readPhoto, truncatedJpeg} from '../helpers/images.js'
+import {serveForSuite} from '../helpers/serve.js'
+
+/** The JSON log lines serve wrote so far. */
+const logLines = (stderr: string): Array<Record<string, unknown>> =>
+  stderr
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as Record<string, unknown>)
+
+describe('observability: JSON logs and GET /metrics', function () {
+  const served = serveForSuite(['--log-level', 'info'])
+  const jpeg = readPhoto(PHOTO.jpeg.file)
+
+  it('logs one JSON line per request and per task transition, each with the task id', async () => {
+    const id = await submit(served().url, {image: jpeg, scale: '0.5'})
+    await waitForEnd(served().url, id)
+    await fetch(`${served().url}/result/${id}`).then((response) => response.arrayBuffer())
+    await new Promise((resolve) => setTimeout(resolve, 200))
+
+    const lines = logLines(served().stderr()).filter((line) => line['task'] === id)
+    expect(lines.filter((line) => line['msg'] !== 'request').map((line) => line['msg'])).to.deep.equal(['task queued', 'task processing', 'task done'])
+    const requests = lines.filter((line) => line['msg'] === 'request')
+    expect(requests[0]).to.include({method: 'POST', path: '/upload', status: 202, level: 30})
+    const output = lines.find((line) => line['msg'] === 'task done')!['output'] as {bytes: number}
+    expect(requests.at(-1)).to.include({method: 'GET', path: `/result/${id}`, status: 200, bytesOut: output.bytes})
+    expect(requests.every((line) => typeof line['ms'] === 'number')).to.equal(true)
+  })
+
+  it('GET /metrics answers in Prometheus text format with the service figures', async () => {
+    const failed = await submit(served().url, {image: truncatedJpeg(), scale: '0.5'})
+    await waitForEnd(served().url, failed)
+
+    const response = await fetch(`${served().url}/metrics`)
+    expect(response.status).to.equal(200)
+    expect(response.headers.get('content-type')).to.match(/^text\/plain; version=0\.0\.4/)
+    const text = await response.text()
+    for (const name of [
+      'imgscale_tasks_total',
+      'imgscale_task_duration_seconds',
+      'imgscale_queue_depth',
+      'imgscale_tasks_inflight',
+      'imgscale_workers_live',
+      'imgscale_worker_restarts_total',
+      'imgscale_task_retries_total',
+      'imgscale_upload_bytes_total',
+      'imgscale_result_bytes_total',
+      'imgscale_http_requests_total',
+      'process_resident_memory_bytes',
+    ]) {
+      expect(text).to.contain(`# TYPE ${name} `)
+    }
+    const url = served().url
+    expect(await metric(url, 'imgscale_tasks_total', '{status="done",code=""}')).to.equal(1)
+    expect(await metric(url, 'imgscale_tasks_total', '{status="failed",code="corrupt_image"}')).to.equal(1)
+    expect(await metric(url, 'imgscale_task_duration_seconds_count', '{status="done"}')).to.equal(1)
+    expect(await metric(url, 'imgscale_workers_live')).to.equal(2)
+    expect(await metric(url, 'imgscale_queue_depth')).to.equal(0)
+    expect(await metric(url, 'imgscale_tasks_inflight')).to.equal(0)
+    expect(await metric(url, 'imgscale_upload_bytes_total')).to.equal(jpeg.length + truncatedJpeg().length)
+    expect(await metric(url, 'imgscale_result_bytes_total')).to.be.above(0)
+    expect(await metric(url, 'imgscale_http_requests_total', '{method="POST",route="/upload",status="202"}')).to.equal(2)
+  })
+})
