@@ -29,8 +29,18 @@ function serveConnection(socket: net.Socket, config: WorkerConfig, watch: JobWat
 
   const jobs: Frame[] = []
   let working = false
+  // The idle timer resets on every byte, so a peer trickling a frame one
+  // byte at a time would never trip it: a frame, once begun, must be whole
+  // within the same time.
+  let frameDeadline: NodeJS.Timeout | undefined
+  const watchFrame = (): void => {
+    if (decoder.midFrame) frameDeadline ??= setTimeout(() => socket.destroy(), config.idleMs)
+  }
+  socket.on('close', () => clearTimeout(frameDeadline))
 
   const decoder = new FrameDecoder({maxHeaderBytes: FIXED.maxFrameHeaderBytes, maxBodyBytes: config.maxBodyBytes}, (frame) => {
+    clearTimeout(frameDeadline)
+    frameDeadline = undefined
     jobs.push(frame)
     // One job at a time per connection: stop reading until it is answered,
     // so a peer cannot pile up frames in this worker's memory.
@@ -43,7 +53,9 @@ function serveConnection(socket: net.Socket, config: WorkerConfig, watch: JobWat
       decoder.push(chunk)
     } catch (error) {
       refuse(socket, error)
+      return
     }
+    if (!working) watchFrame()
   })
 
   async function drain(): Promise<void> {
@@ -62,6 +74,7 @@ function serveConnection(socket: net.Socket, config: WorkerConfig, watch: JobWat
     working = false
     if (!socket.destroyed) {
       socket.setTimeout(config.idleMs)
+      watchFrame()
       socket.resume()
     }
   }

@@ -84,6 +84,11 @@ export class FrameDecoder {
     private readonly onFrame: (frame: Frame) => void,
   ) {}
 
+  /** True while part of a frame has arrived and the rest has not. */
+  get midFrame(): boolean {
+    return this.pendingBytes > 0 || this.current !== undefined
+  }
+
   push(chunk: Buffer): void {
     if (this.failed) throw new FrameError('bad_header', 'The decoder already refused a frame.')
     this.pending.push(chunk)

@@ -1,4 +1,5 @@
 import {readdirSync} from 'node:fs'
+import net from 'node:net'
 import path from 'node:path'
 
 import {expect} from 'chai'
@@ -58,6 +59,22 @@ describe('slow and idle connections are cut', function () {
     const response = await rawRequest(served().url, `${multipartHead('slow')}Content-Length: 100000\r\n\r\n${head}partial`, 8000)
     expect(response.status).to.equal(408)
     expect(JSON.parse(response.body).error.code).to.equal('request_timeout')
+  })
+
+  it('a peer trickling a frame to server B one byte at a time is cut off (a frame must be whole within the idle time)', async () => {
+    const frame = Buffer.concat(encodeFrame(FrameType.Job, {id: 'trickle', format: 'jpeg', width: 10, height: 10, frames: 1}, Buffer.alloc(1000)))
+    const socket = net.connect(served().backend)
+    let closed = false
+    socket.once('close', () => (closed = true))
+    socket.on('error', () => {})
+    // A byte every 200 ms never leaves the connection idle for 1 s; the whole frame would take minutes.
+    // Bounded: 40 bytes (8 s) at most.
+    for (let i = 0; i < 40 && !closed; i++) {
+      socket.write(frame.subarray(i, i + 1))
+      await delay(200)
+    }
+    socket.destroy()
+    expect(closed, 'the worker closed the connection').to.equal(true)
   })
 
   it('an idle connection to server B is closed by the worker', async () => {
