@@ -78,7 +78,7 @@ try {
 
 /** A PNG of one of the photos, scaled so that its size is close to `bytes`. */
 async function imageOfAbout(bytes: number): Promise<Buffer> {
-  let width = PHOTO.jpegLarge.width
+  let width: number = PHOTO.jpegLarge.width
   for (;;) {
     const png = await sharp(PHOTO.jpegLarge.file).resize({width}).png({compressionLevel: 1}).toBuffer()
     if (png.length <= bytes * 1.05 || width < 200) return png

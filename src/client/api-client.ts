@@ -32,6 +32,8 @@ export class ClientError extends Error {
 
 const REQUEST_TIMEOUT_MS = 60_000
 const UPLOAD_TIMEOUT_MS = 10 * 60_000
+/** Long-poll length while waiting: short enough to refresh a progress display. */
+const STATUS_WAIT_SECONDS = 2
 
 export class ImgscaleClient {
   constructor(readonly baseUrl: string) {}
@@ -49,8 +51,10 @@ export class ImgscaleClient {
     return (await response.json()) as UploadAccepted
   }
 
-  async status(id: string): Promise<StatusBody> {
-    const response = await this.request(`/status/${encodeURIComponent(id)}`)
+  /** The task's status; with `waitSeconds`, the server answers as soon as the task ends or after that long. */
+  async status(id: string, waitSeconds = 0): Promise<StatusBody> {
+    const query = waitSeconds > 0 ? `?wait=${waitSeconds}` : ''
+    const response = await this.request(`/status/${encodeURIComponent(id)}${query}`, {}, REQUEST_TIMEOUT_MS + waitSeconds * 1000)
     return (await response.json()) as StatusBody
   }
 
@@ -80,19 +84,22 @@ export class ImgscaleClient {
     return target
   }
 
-  /** Polls until the task is done or failed, calling onUpdate with each status seen. */
+  /**
+   * Long-polls until the task is done or failed, calling onUpdate with each
+   * status seen (at least every STATUS_WAIT_SECONDS, for a progress display).
+   */
   async waitForEnd(id: string, timeoutMs: number, onUpdate: (status: StatusBody) => void = () => {}): Promise<StatusBody> {
     const deadline = Date.now() + timeoutMs
-    let delayMs = 50
     for (;;) {
-      const status = await this.status(id)
+      const waitSeconds = Math.min(STATUS_WAIT_SECONDS, Math.max(0, Math.floor((deadline - Date.now()) / 1000)))
+      const status = await this.status(id, waitSeconds)
       onUpdate(status)
       if (status.status === 'done' || status.status === 'failed') return status
-      if (Date.now() + delayMs > deadline) {
+      if (Date.now() >= deadline) {
         throw new ClientError(`Task ${id} is still ${status.status} after ${Math.round(timeoutMs / 1000)} s; check later with \`imgscale status ${id}\`.`)
       }
-      await new Promise((resolve) => setTimeout(resolve, delayMs))
-      delayMs = Math.min(1000, delayMs * 2)
+      // Under a second left: a short pause rather than a tight loop of plain polls.
+      if (waitSeconds === 0) await new Promise((resolve) => setTimeout(resolve, Math.min(250, deadline - Date.now())))
     }
   }
 

@@ -13,10 +13,26 @@ import {statusBody, type Task} from '../tasks/task.js'
 /** A ULID: 26 Crockford base32 characters, the first at most 7 (48-bit time). */
 const ULID = /^[0-7][0-9A-HJKMNP-TV-Z]{25}$/
 
+/**
+ * `?wait=<seconds>` makes it a long poll: the answer comes as soon as the
+ * task ends, or after that many seconds with the status as it is then. Plain
+ * polling (no `wait`) answers at once.
+ */
 export function statusHandler(store: TaskStore) {
   return async function status(ctx: Context): Promise<void> {
-    ctx.body = statusBody(findTask(store, ctx))
+    const task = findTask(store, ctx)
+    await store.waitForEnd(task, waitSeconds(ctx.query['wait']) * 1000)
+    ctx.body = statusBody(task)
   }
+}
+
+function waitSeconds(raw: string | string[] | undefined): number {
+  if (raw === undefined) return 0
+  const seconds = typeof raw === 'string' && /^\d+(\.\d+)?$/.test(raw) ? Number(raw) : Number.NaN
+  if (!(seconds <= FIXED.maxStatusWaitSeconds)) {
+    throw new ImgscaleError('invalid_request', `wait must be a number of seconds from 0 to ${FIXED.maxStatusWaitSeconds}.`)
+  }
+  return seconds
 }
 
 export function resultHandler(store: TaskStore, resultTtlMs: number, metrics: Metrics) {

@@ -29,6 +29,8 @@ export interface NewTask {
 
 export class TaskStore {
   private readonly tasks = new Map<string, Task>()
+  /** Callers waiting for a task to end (long-polling status requests). */
+  private readonly endWaiters = new Map<string, Set<() => void>>()
   private sweeper?: NodeJS.Timeout
 
   constructor(
@@ -111,6 +113,23 @@ export class TaskStore {
     return this.dir.resultPath(task.id, task.output!.format)
   }
 
+  /** Resolves when the task ends or after `ms`, whichever is first. */
+  waitForEnd(task: Task, ms: number): Promise<void> {
+    if (task.status === 'done' || task.status === 'failed' || ms <= 0) return Promise.resolve()
+    return new Promise((resolve) => {
+      const waiters = this.endWaiters.get(task.id) ?? new Set()
+      this.endWaiters.set(task.id, waiters)
+      const wake = (): void => {
+        clearTimeout(timer)
+        waiters.delete(wake)
+        if (waiters.size === 0) this.endWaiters.delete(task.id)
+        resolve()
+      }
+      const timer = setTimeout(wake, ms)
+      waiters.add(wake)
+    })
+  }
+
   /** Not written to disk: a task found `processing` after a crash is run again, exactly like a queued one. */
   start(task: Task): void {
     task.status = 'processing'
@@ -166,6 +185,7 @@ export class TaskStore {
     const ms = task.finishedAt.getTime() - (task.startedAt ?? task.createdAt).getTime()
     this.metrics.taskEnded(status, task.error?.code, ms / 1000)
     this.log.info({task: task.id, status, ms, output: task.output, error: task.error}, `task ${status}`)
+    for (const wake of [...(this.endWaiters.get(task.id) ?? [])]) wake()
   }
 
   /** Writes the task's record; a failure (disk full) is logged, and the task lives on in memory. */

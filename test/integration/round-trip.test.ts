@@ -2,8 +2,8 @@ import http from 'node:http'
 
 import {expect} from 'chai'
 
-import {submit, upload, waitForEnd, type StatusDoc} from '../helpers/api.js'
-import {animation, convert, PHOTO, readPhoto, rotatedJpeg, sizeOf} from '../helpers/images.js'
+import {expectError, submit, upload, waitForEnd, type StatusDoc} from '../helpers/api.js'
+import {animation, convert, PHOTO, readPhoto, rotatedJpeg, sizeOf, SLOW} from '../helpers/images.js'
 import {serveForSuite} from '../helpers/serve.js'
 
 const ULID = /^[0-7][0-9A-HJKMNP-TV-Z]{25}$/
@@ -175,4 +175,29 @@ describe('round trips through serve (real workers, real sharp)', function () {
     expect(response.status).to.equal(200)
     expect(await response.json()).to.deep.equal({status: 'ok', workers: served().workers})
   })
+})
+
+describe('GET /status/<id>?wait=<seconds>: long polling', function () {
+  const served = serveForSuite()
+
+  it('answers with the final status in one request once the task ends', async () => {
+    const id = await submit(served().url, SLOW)
+    const response = await fetch(`${served().url}/status/${id}?wait=30`)
+    expect(response.status).to.equal(200)
+    expect(((await response.json()) as StatusDoc).status).to.equal('done')
+  })
+
+  it('answers with the status as it is when the wait runs out first', async () => {
+    const id = await submit(served().url, SLOW)
+    const status = (await (await fetch(`${served().url}/status/${id}?wait=0.2`)).json()) as StatusDoc
+    expect(status.status).to.be.oneOf(['queued', 'processing'])
+    expect((await waitForEnd(served().url, id)).status).to.equal('done')
+  })
+
+  for (const wait of ['31', '-1', 'abc', '1e1', '']) {
+    it(`400 invalid_request for ?wait=${wait}`, async () => {
+      const id = await submit(served().url, {image: readPhoto(PHOTO.jpeg.file), scale: '0.5'})
+      await expectError(await fetch(`${served().url}/status/${id}?wait=${wait}`), 400, 'invalid_request')
+    })
+  }
 })

@@ -6,7 +6,7 @@ import {expectError, submit, upload, waitForEnd} from '../helpers/api.js'
 import {runCli} from '../helpers/cli.js'
 import {PHOTO, readPhoto} from '../helpers/images.js'
 import {alive, workerPids} from '../helpers/processes.js'
-import {startServe} from '../helpers/serve.js'
+import {startServe, tempDataDir} from '../helpers/serve.js'
 
 describe('imgscale serve: start, ready line, flags, shutdown', function () {
   it('prints the ready line with URL, worker count and backend address, on IPv4', async () => {
@@ -105,7 +105,7 @@ describe('imgscale serve: start, ready line, flags, shutdown', function () {
       await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve))
       const port = (blocker.address() as net.AddressInfo).port
       try {
-        const {code, stderr} = await runCli(['serve', '-p', String(port)])
+        const {code, stderr} = await runCli(['serve', '-p', String(port), '--data-dir', tempDataDir()])
         expect(code).to.equal(1)
         expect(stderr).to.contain(`Port ${port} on 127.0.0.1 is already in use.`)
         expect(stderr).not.to.match(/^\s+at /m)
@@ -119,7 +119,7 @@ describe('imgscale serve: start, ready line, flags, shutdown', function () {
       await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve))
       const port = (blocker.address() as net.AddressInfo).port
       try {
-        const {code, stderr} = await runCli(['serve', '-p', '0', '--backend-port', String(port)])
+        const {code, stderr} = await runCli(['serve', '-p', '0', '--backend-port', String(port), '--data-dir', tempDataDir()])
         expect(code).to.equal(1)
         expect(stderr).to.contain(`The backend port 127.0.0.1:${port} is already in use.`)
       } finally {

@@ -1,0 +1,173 @@
+/**
+ * imgscale against the limit of the machine. Starts the real serve on
+ * loopback and drives it over HTTP (upload -> long-poll status -> download)
+ * with the fixed workloads, at concurrency 1 and at a saturating
+ * concurrency; then runs the same resizes straight through sharp in this
+ * process with the same parallelism: the limit. Prints a table (or JSON with
+ * --json); asserts nothing.
+ *
+ *   npm run bench -- [--tasks 200] [--concurrency 8] [--runs 3] [--workers N] [--json]
+ */
+import {writeFileSync} from 'node:fs'
+import os from 'node:os'
+import {parseArgs} from 'node:util'
+
+import {resizeImage} from '../src/backend/pipeline.js'
+import {DEFAULTS} from '../src/config.js'
+import {configureSharp} from '../src/image/sharp-setup.js'
+import {workerPids} from '../test/helpers/processes.js'
+import {startServe} from '../test/helpers/serve.js'
+import {peaks} from './lib/proc.js'
+import {drive, median, percentile} from './lib/stats.js'
+import {loadWorkloads, SCALE, type BenchImage, type Workload} from './lib/workloads.js'
+
+const {values: args} = parseArgs({
+  options: {
+    tasks: {type: 'string', default: '200'},
+    concurrency: {type: 'string', default: '8'},
+    runs: {type: 'string', default: '3'},
+    workers: {type: 'string', default: String(os.availableParallelism())},
+    json: {type: 'boolean', default: false},
+  },
+})
+// Bounded whatever is asked: this sends real load, to loopback only.
+const TASKS = Math.min(2000, Math.max(1, Number(args.tasks)))
+const SATURATING = Math.min(64, Math.max(2, Number(args.concurrency)))
+const RUNS = Math.min(9, Math.max(1, Number(args.runs)))
+const WORKERS = Math.min(64, Math.max(1, Number(args.workers)))
+
+interface Row {
+  workload: string
+  concurrency: number
+  imgscaleImgPerS: number
+  limitImgPerS: number
+  ratio: number
+  p50Ms: number
+  p95Ms: number
+  p99Ms: number
+  limitP50Ms: number
+  addedP50Ms: number
+  primaryPeakMb: number
+  workerPeakMb: number
+}
+
+configureSharp()
+const workloads = await loadWorkloads()
+const served = await startServe(['-w', String(WORKERS), '--max-queue', String(TASKS + SATURATING)])
+const primary = served.child.pid!
+const runs: Row[][] = []
+try {
+  // Warm both sides (JIT, libvips, page cache) before measuring anything.
+  for (const workload of workloads) {
+    for (const image of workload.images) {
+      await viaImgscale(served.url, image)
+      await viaSharp(image)
+    }
+  }
+  for (let run = 0; run < RUNS; run++) {
+    const rows: Row[] = []
+    for (const workload of workloads) {
+      for (const concurrency of [1, SATURATING]) rows.push(await measure(workload, concurrency))
+    }
+    runs.push(rows)
+    if (!args.json) console.error(`run ${run + 1}/${RUNS} done`)
+  }
+} finally {
+  await served.stop()
+}
+
+const result = runs[0]!.map((_, i) => medianRow(runs.map((rows) => rows[i]!)))
+const meta = {date: new Date().toISOString(), cpus: os.availableParallelism(), node: process.version, workers: WORKERS, tasks: TASKS, runs: RUNS, scale: SCALE}
+if (args.json) {
+  console.log(JSON.stringify({...meta, rows: result, everyRun: runs}))
+} else {
+  console.log(`imgscale vs sharp alone: ${TASKS} tasks per row, median of ${RUNS} run(s), ${WORKERS} workers, ${meta.cpus} CPUs, ${meta.node}, ${meta.date}`)
+  console.log(table(result))
+}
+
+async function measure(workload: Workload, concurrency: number): Promise<Row> {
+  const pick = (i: number): BenchImage => workload.images[i % workload.images.length]!
+  resetPeaks()
+  const imgscale = await drive(TASKS, concurrency, (i) => viaImgscale(served.url, pick(i)))
+  const memory = peaks(primary)
+  const limit = await drive(TASKS, concurrency, (i) => viaSharp(pick(i)))
+  const imgscaleRate = TASKS / imgscale.seconds
+  const limitRate = TASKS / limit.seconds
+  return {
+    workload: workload.name,
+    concurrency,
+    imgscaleImgPerS: imgscaleRate,
+    limitImgPerS: limitRate,
+    ratio: imgscaleRate / limitRate,
+    p50Ms: median(imgscale.latencies),
+    p95Ms: percentile(imgscale.latencies, 95),
+    p99Ms: percentile(imgscale.latencies, 99),
+    limitP50Ms: median(limit.latencies),
+    addedP50Ms: median(imgscale.latencies) - median(limit.latencies),
+    primaryPeakMb: memory.primaryMb,
+    workerPeakMb: memory.workerMb,
+  }
+}
+
+/** What a user does: upload, wait for the end (long poll), download. */
+async function viaImgscale(url: string, image: BenchImage): Promise<void> {
+  const form = new FormData()
+  form.append('image', new Blob([image.data]), image.name)
+  form.append('scale_factor', String(SCALE))
+  const accepted = await fetch(`${url}/upload`, {method: 'POST', body: form})
+  if (accepted.status !== 202) throw new Error(`upload of ${image.name}: ${accepted.status} ${await accepted.text()}`)
+  const {task_id: id} = (await accepted.json()) as {task_id: string}
+  for (;;) {
+    const status = (await (await fetch(`${url}/status/${id}?wait=30`)).json()) as {status: string; error: unknown}
+    if (status.status === 'failed') throw new Error(`${image.name} failed: ${JSON.stringify(status.error)}`)
+    if (status.status === 'done') break
+  }
+  const result = await fetch(`${url}/result/${id}`)
+  if (result.status !== 200) throw new Error(`result of ${image.name}: ${result.status}`)
+  await result.arrayBuffer()
+}
+
+/** The limit: the worker's own pipeline, in this process, on bytes already in memory. */
+async function viaSharp(image: BenchImage): Promise<void> {
+  await resizeImage(image.data, image.plan, {maxInputPixels: DEFAULTS.maxInputPixels, timeoutMs: DEFAULTS.taskTimeoutMs})
+}
+
+/** Resets the kernel's peak-RSS counters of serve's processes, so each row reports its own peak. */
+function resetPeaks(): void {
+  for (const pid of [primary, ...workerPids(primary)]) {
+    try {
+      writeFileSync(`/proc/${pid}/clear_refs`, '5')
+    } catch {
+      // Not Linux, or not allowed: the peaks then cover the whole run so far.
+    }
+  }
+}
+
+function medianRow(rows: Row[]): Row {
+  const out = {...rows[0]!}
+  for (const key of Object.keys(out) as Array<keyof Row>) {
+    if (typeof out[key] === 'number' && key !== 'concurrency') (out[key] as number) = median(rows.map((row) => row[key] as number))
+  }
+  return out
+}
+
+function table(rows: Row[]): string {
+  const head = ['workload', 'conc', 'img/s', 'limit img/s', 'ratio', 'p50 ms', 'p95 ms', 'p99 ms', 'limit p50', 'added p50', 'primary MB', 'worker MB']
+  const body = rows.map((row) => [
+    row.workload,
+    String(row.concurrency),
+    row.imgscaleImgPerS.toFixed(1),
+    row.limitImgPerS.toFixed(1),
+    row.ratio.toFixed(3),
+    row.p50Ms.toFixed(1),
+    row.p95Ms.toFixed(1),
+    row.p99Ms.toFixed(1),
+    row.limitP50Ms.toFixed(1),
+    row.addedP50Ms.toFixed(1),
+    row.primaryPeakMb.toFixed(0),
+    row.workerPeakMb.toFixed(0),
+  ])
+  const widths = head.map((title, i) => Math.max(title.length, ...body.map((cells) => cells[i]!.length)))
+  const line = (cells: string[]): string => cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ')
+  return [line(head), line(widths.map((width) => '-'.repeat(width))), ...body.map(line)].join('\n')
+}
