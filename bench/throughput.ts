@@ -17,7 +17,8 @@ import {DEFAULTS} from '../src/config.js'
 import {configureSharp} from '../src/image/sharp-setup.js'
 import {workerPids} from '../test/helpers/processes.js'
 import {startServe} from '../test/helpers/serve.js'
-import {peaks} from './lib/proc.js'
+import {request} from './lib/http-client.js'
+import {cpuMs, peaks} from './lib/proc.js'
 import {drive, median, percentile} from './lib/stats.js'
 import {loadWorkloads, SCALE, type BenchImage, type Workload} from './lib/workloads.js'
 
@@ -49,6 +50,10 @@ interface Row {
   addedP50Ms: number
   primaryPeakMb: number
   workerPeakMb: number
+  /** CPU time per task of serve's primary, of its workers together, and of this benchmark's HTTP client. */
+  primaryCpuMs: number
+  workersCpuMs: number
+  clientCpuMs: number
 }
 
 configureSharp()
@@ -88,8 +93,11 @@ if (args.json) {
 async function measure(workload: Workload, concurrency: number): Promise<Row> {
   const pick = (i: number): BenchImage => workload.images[i % workload.images.length]!
   resetPeaks()
+  const workers = workerPids(primary)
+  const cpuBefore = {primary: cpuMs(primary), workers: sum(workers.map(cpuMs)), client: clientCpuMs()}
   const imgscale = await drive(TASKS, concurrency, (i) => viaImgscale(served.url, pick(i)))
   const memory = peaks(primary)
+  const cpu = {primary: cpuMs(primary), workers: sum(workers.map(cpuMs)), client: clientCpuMs()}
   const limit = await drive(TASKS, concurrency, (i) => viaSharp(pick(i)))
   const imgscaleRate = TASKS / imgscale.seconds
   const limitRate = TASKS / limit.seconds
@@ -106,25 +114,33 @@ async function measure(workload: Workload, concurrency: number): Promise<Row> {
     addedP50Ms: median(imgscale.latencies) - median(limit.latencies),
     primaryPeakMb: memory.primaryMb,
     workerPeakMb: memory.workerMb,
+    primaryCpuMs: (cpu.primary - cpuBefore.primary) / TASKS,
+    workersCpuMs: (cpu.workers - cpuBefore.workers) / TASKS,
+    clientCpuMs: (cpu.client - cpuBefore.client) / TASKS,
   }
+}
+
+function sum(values: number[]): number {
+  return values.reduce((a, b) => a + b, 0)
+}
+
+function clientCpuMs(): number {
+  const {user, system} = process.cpuUsage()
+  return (user + system) / 1000
 }
 
 /** What a user does: upload, wait for the end (long poll), download. */
 async function viaImgscale(url: string, image: BenchImage): Promise<void> {
-  const form = new FormData()
-  form.append('image', new Blob([image.data]), image.name)
-  form.append('scale_factor', String(SCALE))
-  const accepted = await fetch(`${url}/upload`, {method: 'POST', body: form})
-  if (accepted.status !== 202) throw new Error(`upload of ${image.name}: ${accepted.status} ${await accepted.text()}`)
-  const {task_id: id} = (await accepted.json()) as {task_id: string}
+  const accepted = await request(`${url}/upload`, {method: 'POST', ...image.upload})
+  if (accepted.status !== 202) throw new Error(`upload of ${image.name}: ${accepted.status} ${accepted.body}`)
+  const {task_id: id} = JSON.parse(accepted.body.toString()) as {task_id: string}
   for (;;) {
-    const status = (await (await fetch(`${url}/status/${id}?wait=30`)).json()) as {status: string; error: unknown}
+    const status = JSON.parse((await request(`${url}/status/${id}?wait=30`)).body.toString()) as {status: string; error: unknown}
     if (status.status === 'failed') throw new Error(`${image.name} failed: ${JSON.stringify(status.error)}`)
     if (status.status === 'done') break
   }
-  const result = await fetch(`${url}/result/${id}`)
+  const result = await request(`${url}/result/${id}`)
   if (result.status !== 200) throw new Error(`result of ${image.name}: ${result.status}`)
-  await result.arrayBuffer()
 }
 
 /** The limit: the worker's own pipeline, in this process, on bytes already in memory. */
@@ -152,7 +168,7 @@ function medianRow(rows: Row[]): Row {
 }
 
 function table(rows: Row[]): string {
-  const head = ['workload', 'conc', 'img/s', 'limit img/s', 'ratio', 'p50 ms', 'p95 ms', 'p99 ms', 'limit p50', 'added p50', 'primary MB', 'worker MB']
+  const head = ['workload', 'conc', 'img/s', 'limit img/s', 'ratio', 'p50 ms', 'p95 ms', 'p99 ms', 'limit p50', 'added p50', 'primary MB', 'worker MB', 'cpu ms/task: primary', 'workers', 'client']
   const body = rows.map((row) => [
     row.workload,
     String(row.concurrency),
@@ -166,6 +182,9 @@ function table(rows: Row[]): string {
     row.addedP50Ms.toFixed(1),
     row.primaryPeakMb.toFixed(0),
     row.workerPeakMb.toFixed(0),
+    row.primaryCpuMs.toFixed(1),
+    row.workersCpuMs.toFixed(1),
+    row.clientCpuMs.toFixed(1),
   ])
   const widths = head.map((title, i) => Math.max(title.length, ...body.map((cells) => cells[i]!.length)))
   const line = (cells: string[]): string => cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ')

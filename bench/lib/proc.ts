@@ -33,3 +33,14 @@ export function sampleRss(pid: number, everyMs = 50): {stop(): number} {
     },
   }
 }
+
+/** CPU time (user + system) a process has used so far, in ms (Linux clock ticks are 10 ms). */
+export function cpuMs(pid: number): number {
+  try {
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+    return (Number(fields[11]) + Number(fields[12])) * 10
+  } catch {
+    return 0
+  }
+}

@@ -15,6 +15,7 @@ import {DEFAULTS} from '../../src/config.js'
 import {planResize, type ResizePlan} from '../../src/image/plan.js'
 import {probeImage} from '../../src/image/probe.js'
 import {PHOTOS} from '../../test/helpers/images.js'
+import {multipartUpload} from './http-client.js'
 
 export const SCALE = 0.5
 
@@ -22,6 +23,8 @@ export interface BenchImage {
   name: string
   data: Buffer
   plan: ResizePlan
+  /** The multipart upload of it, built once. */
+  upload: ReturnType<typeof multipartUpload>
 }
 
 export interface Workload {
@@ -54,5 +57,5 @@ export async function loadWorkloads(): Promise<Workload[]> {
 async function benchImage(name: string, file: string): Promise<BenchImage> {
   const data = await readFile(file)
   const plan = planResize(await probeImage(file, data.length), SCALE, undefined, DEFAULTS)
-  return {name, data, plan}
+  return {name, data, plan, upload: multipartUpload(data, name, SCALE)}
 }
