@@ -58,6 +58,8 @@ export const FIXED = {
   multipartOverheadBytes: 64 * 1024,
   /** Largest JSON header of a protocol frame. */
   maxFrameHeaderBytes: 64 * 1024,
+  /** Chunk size server A reads an upload in when it streams it to a worker. */
+  backendReadChunkBytes: 1024 * 1024,
   /** Connections one worker accepts at once. */
   backendMaxConnections: 64,
   /** How often Node checks the header and request timeouts (its default, 30 s, makes them loose). */
@@ -97,11 +99,16 @@ export interface WorkerConfig {
   maxBodyBytes: number
   taskTimeoutMs: number
   idleMs: number
+  maxResultBytes: number
+  /** Where results are saved for jobs that carry `token`. */
+  resultsDir: string
+  /** Per-run secret shared by server A and its workers only (through the fork environment). */
+  token: string
 }
 
 export const WORKER_CONFIG_ENV = 'IMGSCALE_WORKER_CONFIG'
 
-export function workerConfigOf(config: ServiceConfig): WorkerConfig {
+export function workerConfigOf(config: ServiceConfig, shared: Pick<WorkerConfig, 'resultsDir' | 'token'>): WorkerConfig {
   return {
     host: config.backendHost,
     port: config.backendPort,
@@ -111,5 +118,7 @@ export function workerConfigOf(config: ServiceConfig): WorkerConfig {
     maxBodyBytes: config.maxUploadBytes,
     taskTimeoutMs: config.taskTimeoutMs,
     idleMs: config.backendIdleMs,
+    maxResultBytes: config.maxResultBytes,
+    ...shared,
   }
 }

@@ -4,6 +4,7 @@
  * Returns a handle whose `stop` drains and shuts everything down in the
  * reverse order.
  */
+import {randomBytes} from 'node:crypto'
 import {createServer, type RequestListener, type Server} from 'node:http'
 
 import type {Logger} from 'pino'
@@ -46,7 +47,9 @@ export async function startService(config: ServiceConfig, log: Logger): Promise<
     const store = new TaskStore(dataDir, config.resultTtlMs, metrics, log)
     const pending = await store.recover()
 
-    const pool = new WorkerPool(workerConfigOf(config), config.workers, metrics, log)
+    // Only A and its workers know it (it travels in the fork environment): it lets A's jobs write result files.
+    const token = randomBytes(32).toString('hex')
+    const pool = new WorkerPool(workerConfigOf(config, {resultsDir: dataDir.resultsDir, token}), config.workers, metrics, log)
     const backend = await pool.start()
     cleanups.push(() => pool.stop(0))
 
@@ -54,6 +57,7 @@ export async function startService(config: ServiceConfig, log: Logger): Promise<
       store,
       new BackendClient(backend, config.maxResultBytes),
       pool,
+      token,
       {maxInflight: config.inflightPerWorker * config.workers, maxQueue: config.maxQueue, taskTimeoutMs: config.taskTimeoutMs},
       metrics,
       log,

@@ -64,7 +64,8 @@ export class BackendClient {
 
       socket.on('connect', () => {
         socket.write(encodeFrameHead(FrameType.Job, job, input.bytes))
-        const file = createReadStream(input.path)
+        // Large reads: a 1 MiB chunk is one read and one socket write instead of sixteen.
+        const file = createReadStream(input.path, {highWaterMark: FIXED.backendReadChunkBytes})
         file.on('error', (error) => settle(new ImgscaleError('internal', 'The uploaded file could not be read back.', {cause: error})))
         file.pipe(socket, {end: false})
       })

@@ -4,6 +4,8 @@
  * one after another; a broken frame gets an error reply and the connection is
  * closed, and nothing a peer sends can take the process down.
  */
+import {timingSafeEqual} from 'node:crypto'
+import {writeFile} from 'node:fs/promises'
 import net from 'node:net'
 
 import {FIXED, type WorkerConfig} from '../config.js'
@@ -11,6 +13,7 @@ import {ImgscaleError} from '../errors.js'
 import {checkOutputSize} from '../image/plan.js'
 import {encodeFrame, FrameDecoder, FrameError, FrameType, type Frame} from '../protocol/frame.js'
 import {parseJob} from '../protocol/messages.js'
+import {isTaskId, resultFile} from '../protocol/result-file.js'
 import {resizeImage} from './pipeline.js'
 
 /** Told when a job starts and ends, whatever its outcome. */
@@ -89,10 +92,17 @@ function serveConnection(socket: net.Socket, config: WorkerConfig, watch: JobWat
     }
     watch('job-start', job.id)
     try {
+      const store = job.token !== undefined && checkToken(job.id, job.token, config.token)
       checkOutputSize(job, config)
       const output = await resizeImage(frame.body, job, {maxInputPixels: config.maxInputPixels, timeoutMs: config.taskTimeoutMs})
-      const {format, width, height} = output
-      return encodeFrame(FrameType.Result, {id: job.id, format, width, height}, output.data)
+      const {format, width, height, data} = output
+      if (data.length > config.maxResultBytes) {
+        throw new ImgscaleError('image_too_large', `The result would be ${mib(data.length)} MiB; the limit is ${mib(config.maxResultBytes)} MiB.`)
+      }
+      const header = {id: job.id, format, width, height, bytes: data.length, stored: store}
+      if (!store) return encodeFrame(FrameType.Result, header, data)
+      await writeFile(resultFile(config.resultsDir, job.id, format), data)
+      return encodeFrame(FrameType.Result, header)
     } catch (error) {
       const failure = error instanceof ImgscaleError ? error : new ImgscaleError('internal', 'The worker failed unexpectedly.')
       return encodeFrame(FrameType.Error, {id: job.id, code: failure.code, message: failure.message})
@@ -101,6 +111,18 @@ function serveConnection(socket: net.Socket, config: WorkerConfig, watch: JobWat
     }
   }
 }
+
+/** A job that asks the worker to write a file must come from server A: it carries A's secret, and a task id. */
+function checkToken(id: string, given: string, expected: string): true {
+  const a = Buffer.from(given)
+  const b = Buffer.from(expected)
+  if (a.length !== b.length || !timingSafeEqual(a, b) || !isTaskId(id)) {
+    throw new ImgscaleError('invalid_request', 'This job asks for its result to be saved, but its token or id is not valid.')
+  }
+  return true
+}
+
+const mib = (bytes: number): string => (bytes / 1024 / 1024).toFixed(1)
 
 /** Answers a broken frame with an error frame, then closes: the stream can no longer be trusted. */
 function refuse(socket: net.Socket, error: unknown): void {

@@ -7,11 +7,10 @@ import {FIXED} from '../config.js'
 import {ImgscaleError} from '../errors.js'
 import {EXTENSION, MIME_TYPE} from '../image/formats.js'
 import type {Metrics} from '../metrics.js'
+import {isTaskId} from '../protocol/result-file.js'
 import type {TaskStore} from '../tasks/store.js'
 import {statusBody, type Task} from '../tasks/task.js'
 
-/** A ULID: 26 Crockford base32 characters, the first at most 7 (48-bit time). */
-const ULID = /^[0-7][0-9A-HJKMNP-TV-Z]{25}$/
 
 /**
  * `?wait=<seconds>` makes it a long poll: the answer comes as soon as the
@@ -75,7 +74,7 @@ export function resultHandler(store: TaskStore, resultTtlMs: number, metrics: Me
 function findTask(store: TaskStore, ctx: Context): Task {
   const raw = ctx.params.id as string | undefined
   const id = (raw ?? '').toUpperCase()
-  if (!ULID.test(id)) {
+  if (!isTaskId(id)) {
     throw new ImgscaleError('invalid_task_id', `${JSON.stringify((raw ?? '').slice(0, 64))} is not a task id (a 26-character ULID).`)
   }
   ctx.state['task'] = id

@@ -8,17 +8,27 @@ import {FORMATS, type ImageFormat} from '../image/formats.js'
 import type {ResizePlan} from '../image/plan.js'
 import {FrameError, FrameType, type Frame} from './frame.js'
 
-/** A -> B: the task id (for logs) and the plan server A made. */
+/** A -> B: the task id and the plan server A made. */
 export interface JobHeader extends ResizePlan {
   id: string
+  /**
+   * Server A's per-run secret. With it, the worker saves the result itself
+   * (see result-file.ts) and replies with an empty body, so results never
+   * pass through server A's memory. Without it, the result is the reply's body.
+   */
+  token?: string
 }
 
-/** B -> A: what the worker actually wrote. */
+/** B -> A: what the worker produced. */
 export interface ResultHeader {
   id: string
   format: ImageFormat
   width: number
   height: number
+  /** Size of the encoded result. */
+  bytes: number
+  /** True when the worker saved the result to the results folder (the body is then empty). */
+  stored: boolean
 }
 
 /** B -> A: why there is no result. `id` is null when the frame itself was refused. */
@@ -39,13 +49,22 @@ export function parseJob(frame: Frame): JobHeader {
     width: sizeField(h, 'width'),
     height: sizeField(h, 'height'),
     frames: sizeField(h, 'frames'),
+    ...(h.token === undefined ? {} : {token: stringField(h, 'token')}),
   }
 }
 
 export function parseReply(frame: Frame): Reply {
   const h = frame.header
   if (frame.type === FrameType.Result) {
-    const header = {id: stringField(h, 'id'), format: formatField(h, 'format'), width: sizeField(h, 'width'), height: sizeField(h, 'height')}
+    const header = {
+      id: stringField(h, 'id'),
+      format: formatField(h, 'format'),
+      width: sizeField(h, 'width'),
+      height: sizeField(h, 'height'),
+      bytes: sizeField(h, 'bytes'),
+      stored: h.stored === true,
+    }
+    if (!header.stored && header.bytes !== frame.body.length) throw new FrameError('bad_header', 'Result size and body length differ.')
     return {type: FrameType.Result, header, body: frame.body}
   }
   if (frame.type === FrameType.Error) {

@@ -16,7 +16,8 @@ import path from 'node:path'
 import type {Logger} from 'pino'
 
 import {StartupError} from '../errors.js'
-import {EXTENSION, type ImageFormat} from '../image/formats.js'
+import type {ImageFormat} from '../image/formats.js'
+import {resultFile} from '../protocol/result-file.js'
 
 const PARTIAL = '.part'
 
@@ -24,7 +25,7 @@ export class DataDir {
   readonly spool: string
   private readonly uploads: string
   private readonly tasks: string
-  private readonly results: string
+  readonly resultsDir: string
   private readonly lockFile: string
 
   private constructor(
@@ -34,7 +35,7 @@ export class DataDir {
     this.spool = path.join(root, 'spool')
     this.uploads = path.join(root, 'uploads')
     this.tasks = path.join(root, 'tasks')
-    this.results = path.join(root, 'results')
+    this.resultsDir = path.join(root, 'results')
     this.lockFile = path.join(root, 'lock')
   }
 
@@ -45,7 +46,7 @@ export class DataDir {
       await mkdir(dir.root, {recursive: true, mode: 0o700})
       await dir.lock()
       await rm(dir.spool, {recursive: true, force: true})
-      await Promise.all([dir.spool, dir.uploads, dir.tasks, dir.results].map((sub) => mkdir(sub, {recursive: true})))
+      await Promise.all([dir.spool, dir.uploads, dir.tasks, dir.resultsDir].map((sub) => mkdir(sub, {recursive: true})))
     } catch (error) {
       if (error instanceof StartupError) throw error
       throw new StartupError(`The data directory ${dir.root} cannot be used: ${(error as Error).message}.`)
@@ -57,17 +58,14 @@ export class DataDir {
     return path.join(this.uploads, id)
   }
 
+  /** Workers save results here themselves (protocol/result-file.ts). */
   resultPath(id: string, format: ImageFormat): string {
-    return path.join(this.results, `${id}.${EXTENSION[format]}`)
+    return resultFile(this.resultsDir, id, format)
   }
 
   /** Moves a spooled upload in as the input of task `id` (same file system: a rename, no copy). */
   async adoptUpload(spooled: string, id: string): Promise<void> {
     await rename(spooled, this.uploadPath(id))
-  }
-
-  async writeResult(id: string, format: ImageFormat, data: Buffer): Promise<void> {
-    await writeAtomically(this.resultPath(id, format), data)
   }
 
   async writeRecord(id: string, record: object): Promise<void> {
@@ -91,7 +89,7 @@ export class DataDir {
   /** Deletes every file of the data directory that belongs to none of `ids` (half-written files included). */
   async removeOrphans(ids: ReadonlySet<string>): Promise<number> {
     let removed = 0
-    for (const dir of [this.uploads, this.tasks, this.results]) {
+    for (const dir of [this.uploads, this.tasks, this.resultsDir]) {
       for (const name of await readdir(dir)) {
         const id = name.split('.')[0]!
         if (ids.has(id) && !name.endsWith(PARTIAL)) continue
@@ -139,7 +137,7 @@ export class DataDir {
   }
 }
 
-async function writeAtomically(file: string, data: string | Buffer): Promise<void> {
+async function writeAtomically(file: string, data: string): Promise<void> {
   await writeFile(file + PARTIAL, data)
   await rename(file + PARTIAL, file)
 }

@@ -37,6 +37,8 @@ export class Dispatcher {
     private readonly store: TaskStore,
     private readonly backend: BackendClient,
     private readonly workers: WorkerPool,
+    /** The secret that makes workers save results to disk themselves. */
+    private readonly token: string,
     private readonly limits: DispatchLimits,
     private readonly metrics: Metrics,
     private readonly log: Logger,
@@ -114,8 +116,8 @@ export class Dispatcher {
   private async run(task: Task): Promise<void> {
     this.store.start(task)
     try {
-      const {header, body} = await this.process(task)
-      await this.store.finish(task, header, body)
+      const {header} = await this.process(task)
+      await this.store.finish(task, header)
     } catch (error) {
       if (this.abandoned) {
         this.log.info({task: task.id}, 'task left for the next start')
@@ -132,7 +134,7 @@ export class Dispatcher {
 
   /** Runs the job on server B, on a fresh connection for each attempt. */
   private async process(task: Task): Promise<JobResult> {
-    const job = {id: task.id, ...task.plan}
+    const job = {id: task.id, ...task.plan, token: this.token}
     for (let attempt = 1; ; attempt++) {
       await this.workers.whenLive(this.limits.taskTimeoutMs)
       try {

@@ -110,7 +110,7 @@ export class TaskStore {
   }
 
   resultPath(task: Task): string {
-    return this.dir.resultPath(task.id, task.output!.format)
+    return this.dir.resultPath(task.id, task.plan.format)
   }
 
   /** Resolves when the task ends or after `ms`, whichever is first. */
@@ -137,9 +137,9 @@ export class TaskStore {
     this.log.info({task: task.id, status: task.status}, 'task processing')
   }
 
-  async finish(task: Task, header: ResultHeader, body: Buffer): Promise<void> {
-    await this.dir.writeResult(task.id, header.format, body)
-    task.output = {format: header.format, width: header.width, height: header.height, bytes: body.length}
+  /** The worker has saved the result in the results folder; the record now says done. */
+  async finish(task: Task, header: ResultHeader): Promise<void> {
+    task.output = {format: header.format, width: header.width, height: header.height, bytes: header.bytes}
     await this.end(task, 'done')
   }
 
@@ -154,8 +154,8 @@ export class TaskStore {
     for (const task of this.tasks.values()) {
       if (this.expired(task, now)) {
         this.tasks.delete(task.id)
-        this.dir.remove(this.dir.recordPath(task.id), this.dir.uploadPath(task.id))
-        if (task.output) this.dir.remove(this.resultPath(task))
+        // A failed task may have a result file too: a worker that wrote it after the deadline.
+        this.dir.remove(this.dir.recordPath(task.id), this.dir.uploadPath(task.id), this.resultPath(task))
         removed++
       }
     }

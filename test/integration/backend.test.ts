@@ -1,15 +1,19 @@
+import {readdirSync} from 'node:fs'
+import path from 'node:path'
+
 import {expect} from 'chai'
 
 import {submit, waitForEnd} from '../helpers/api.js'
 import {exchange} from '../helpers/backend.js'
 import {PHOTO, readPhoto, sizeOf} from '../helpers/images.js'
-import {serveForSuite} from '../helpers/serve.js'
+import {serveForSuite, tempDataDir} from '../helpers/serve.js'
 import {encodeFrame, encodeFrameHead, FrameType, PREFIX_BYTES} from '../../src/protocol/frame.js'
 
 const job = {id: 'direct-test', format: 'jpeg', width: 30, height: 20, frames: 1}
 
 describe('server B survives whatever is sent to its port', function () {
-  const served = serveForSuite()
+  const dataDir = tempDataDir()
+  const served = serveForSuite(['--data-dir', dataDir])
   afterEach(async () => {
     // After each hostile peer: no worker died, and A still gets work done through B.
     expect(served().stderr()).not.to.contain('worker died')
@@ -21,8 +25,18 @@ describe('server B survives whatever is sent to its port', function () {
     const {frames} = await exchange(served().backend, encodeFrame(FrameType.Job, job, readPhoto(PHOTO.jpeg.file)), {expect: 1})
     expect(frames).to.have.length(1)
     expect(frames[0]!.type).to.equal(FrameType.Result)
-    expect(frames[0]!.header).to.deep.equal({id: 'direct-test', format: 'jpeg', width: 30, height: 20})
+    expect(frames[0]!.header).to.deep.equal({id: 'direct-test', format: 'jpeg', width: 30, height: 20, bytes: frames[0]!.body.length, stored: false})
     expect(await sizeOf(frames[0]!.body)).to.include({format: 'jpeg', width: 30, height: 20})
+  })
+
+  it('refuses a job that asks to save its result without server A\'s token, and writes no file', async () => {
+    const id = '01JD3Z6Q2W5N8R4T7Y9B1C3E5G'
+    const forged = encodeFrame(FrameType.Job, {...job, id, token: 'guess'}, readPhoto(PHOTO.jpeg.file))
+    const {frames, closed} = await exchange(served().backend, forged, {expect: 1})
+    expect(frames[0]!.type).to.equal(FrameType.Error)
+    expect(frames[0]!.header).to.include({id, code: 'invalid_request'})
+    expect(closed).to.equal(false)
+    expect(readdirSync(path.join(dataDir, 'results'))).to.deep.equal([])
   })
 
   it('serves several jobs one after another on one connection', async () => {
