@@ -41,7 +41,7 @@ export async function startServe(args: string[] = [], timeoutMs = 20_000): Promi
   const quiet = args.includes('--log-level') ? [] : ['--log-level', 'warn']
   const ownDataDir = args.includes('--data-dir') ? undefined : mkdtempSync(path.join(os.tmpdir(), 'imgscale-test-'))
   const dataDir = ownDataDir ? ['--data-dir', ownDataDir] : []
-  const child = spawn(process.execPath, [BIN, 'serve', '-p', '0', ...quiet, ...dataDir, ...args], {
+  const child = spawn(BIN, ['serve', '-p', '0', ...quiet, ...dataDir, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   running.add(child)
