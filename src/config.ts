@@ -58,8 +58,6 @@ export const FIXED = {
   multipartOverheadBytes: 64 * 1024,
   /** Largest JSON header of a protocol frame. */
   maxFrameHeaderBytes: 64 * 1024,
-  /** Chunk size server A reads an upload in when it streams it to a worker. */
-  backendReadChunkBytes: 1024 * 1024,
   /** Connections one worker accepts at once. */
   backendMaxConnections: 64,
   /** How often Node checks the header and request timeouts (its default, 30 s, makes them loose). */
@@ -100,7 +98,8 @@ export interface WorkerConfig {
   taskTimeoutMs: number
   idleMs: number
   maxResultBytes: number
-  /** Where results are saved for jobs that carry `token`. */
+  /** Where jobs that carry `token` find their upload and save their result. */
+  uploadsDir: string
   resultsDir: string
   /** Per-run secret shared by server A and its workers only (through the fork environment). */
   token: string
@@ -108,7 +107,7 @@ export interface WorkerConfig {
 
 export const WORKER_CONFIG_ENV = 'IMGSCALE_WORKER_CONFIG'
 
-export function workerConfigOf(config: ServiceConfig, shared: Pick<WorkerConfig, 'resultsDir' | 'token'>): WorkerConfig {
+export function workerConfigOf(config: ServiceConfig, shared: Pick<WorkerConfig, 'uploadsDir' | 'resultsDir' | 'token'>): WorkerConfig {
   return {
     host: config.backendHost,
     port: config.backendPort,

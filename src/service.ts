@@ -47,15 +47,15 @@ export async function startService(config: ServiceConfig, log: Logger): Promise<
     const store = new TaskStore(dataDir, config.resultTtlMs, metrics, log)
     const pending = await store.recover()
 
-    // Only A and its workers know it (it travels in the fork environment): it lets A's jobs write result files.
+    // Only A and its workers know it (it travels in the fork environment): it lets A's jobs use the task files.
     const token = randomBytes(32).toString('hex')
-    const pool = new WorkerPool(workerConfigOf(config, {resultsDir: dataDir.resultsDir, token}), config.workers, metrics, log)
+    const pool = new WorkerPool(workerConfigOf(config, {uploadsDir: dataDir.uploadsDir, resultsDir: dataDir.resultsDir, token}), config.workers, metrics, log)
     const backend = await pool.start()
     cleanups.push(() => pool.stop(0))
 
     const dispatcher = new Dispatcher(
       store,
-      new BackendClient(backend, config.maxResultBytes),
+      new BackendClient(backend),
       pool,
       token,
       {maxInflight: config.inflightPerWorker * config.workers, maxQueue: config.maxQueue, taskTimeoutMs: config.taskTimeoutMs},

@@ -2,8 +2,9 @@
  * Server A's side of the socket: sends one job to server B and waits for the
  * reply on the same connection. One connection per job, so the cluster's
  * round-robin (which hands out connections, not frames) spreads the work.
+ * The job carries the token, so the worker reads the upload and saves the
+ * result itself: only headers cross the socket.
  */
-import {createReadStream} from 'node:fs'
 import net from 'node:net'
 
 import {FIXED} from '../config.js'
@@ -12,32 +13,20 @@ import {encodeFrameHead, FrameDecoder, FrameType} from '../protocol/frame.js'
 import {parseReply, type JobHeader, type ResultHeader} from '../protocol/messages.js'
 import type {BackendAddress} from './pool.js'
 
-export interface JobInput {
-  path: string
-  bytes: number
-}
-
-export interface JobResult {
-  header: ResultHeader
-  body: Buffer
-}
 
 /** Errors a worker may report about the user's image; anything else is ours. */
 const IMAGE_ERRORS = new Set(['corrupt_image', 'image_too_large', 'unsupported_media_type', 'timeout'])
 
 export class BackendClient {
-  constructor(
-    private readonly address: BackendAddress,
-    private readonly maxResultBytes: number,
-  ) {}
+  constructor(private readonly address: BackendAddress) {}
 
-  /** Streams the input file to a worker and resolves with its result. Rejects with an ImgscaleError. */
-  run(job: JobHeader, input: JobInput, timeoutMs: number): Promise<JobResult> {
+  /** Sends the job to a worker and resolves with its result. Rejects with an ImgscaleError. */
+  run(job: JobHeader, timeoutMs: number): Promise<ResultHeader> {
     return new Promise((resolve, reject) => {
       let settled = false
       const socket = net.connect({host: this.address.host, port: this.address.port, noDelay: true})
 
-      const settle = (error: ImgscaleError | null, result?: JobResult): void => {
+      const settle = (error: ImgscaleError | null, result?: ResultHeader): void => {
         if (settled) return
         settled = true
         clearTimeout(deadline)
@@ -51,10 +40,11 @@ export class BackendClient {
         timeoutMs,
       )
 
-      const decoder = new FrameDecoder({maxHeaderBytes: FIXED.maxFrameHeaderBytes, maxBodyBytes: this.maxResultBytes}, (frame) => {
+      // The worker saved the result: a reply with a body is not one A asked for.
+      const decoder = new FrameDecoder({maxHeaderBytes: FIXED.maxFrameHeaderBytes, maxBodyBytes: 0}, (frame) => {
         const reply = parseReply(frame)
         if (reply.type === FrameType.Result) {
-          settle(null, {header: reply.header, body: reply.body})
+          settle(null, reply.header)
         } else if (IMAGE_ERRORS.has(reply.header.code)) {
           settle(new ImgscaleError(reply.header.code, reply.header.message))
         } else {
@@ -62,13 +52,7 @@ export class BackendClient {
         }
       })
 
-      socket.on('connect', () => {
-        socket.write(encodeFrameHead(FrameType.Job, job, input.bytes))
-        // Large reads: a 1 MiB chunk is one read and one socket write instead of sixteen.
-        const file = createReadStream(input.path, {highWaterMark: FIXED.backendReadChunkBytes})
-        file.on('error', (error) => settle(new ImgscaleError('internal', 'The uploaded file could not be read back.', {cause: error})))
-        file.pipe(socket, {end: false})
-      })
+      socket.on('connect', () => socket.write(encodeFrameHead(FrameType.Job, job, 0)))
       socket.on('data', (chunk: Buffer) => {
         try {
           decoder.push(chunk)

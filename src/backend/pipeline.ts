@@ -31,8 +31,8 @@ const ENCODE: Record<ImageFormat, (image: Sharp) => Sharp> = {
   tiff: (image) => image.tiff(),
 }
 
-/** Decode, auto-orient, resize to exactly the plan's size, encode. */
-export async function resizeImage(input: Buffer, plan: ResizePlan, limits: PipelineLimits): Promise<PipelineOutput> {
+/** Decode (from bytes, or from a file libvips reads itself), auto-orient, resize to exactly the plan's size, encode. */
+export async function resizeImage(input: Buffer | string, plan: ResizePlan, limits: PipelineLimits): Promise<PipelineOutput> {
   const pipeline = sharp(input, {
     // Strictest decoding: a truncated or damaged upload fails instead of
     // coming out half grey (field notes D7).
@@ -48,7 +48,8 @@ export async function resizeImage(input: Buffer, plan: ResizePlan, limits: Pipel
     const {data, info} = await ENCODE[plan.format](pipeline).toBuffer({resolveWithObject: true})
     return {data, format: plan.format, width: info.width, height: info.pageHeight ?? info.height}
   } catch (error) {
-    throw classifySharpError(error)
+    // libvips names the file it failed on; the user is told about "the upload", not our paths.
+    throw classifySharpError(typeof input === 'string' && error instanceof Error ? new Error(error.message.replaceAll(input, 'the upload')) : error)
   }
 }
 
@@ -59,6 +60,9 @@ export async function resizeImage(input: Buffer, plan: ResizePlan, limits: Pipel
 export function classifySharpError(error: unknown): ImgscaleError {
   const text = error instanceof Error ? error.message : String(error)
   const firstLine = text.split('\n', 1)[0]!.trim()
+  if (/input file is missing/i.test(text)) {
+    return new ImgscaleError('internal', 'The uploaded image is missing on the server.', {cause: error})
+  }
   if (/exceeds pixel limit|too large for the/i.test(text)) {
     return new ImgscaleError('image_too_large', `The image is too large to process: ${firstLine}.`, {cause: error})
   }

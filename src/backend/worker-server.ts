@@ -13,7 +13,7 @@ import {ImgscaleError} from '../errors.js'
 import {checkOutputSize} from '../image/plan.js'
 import {encodeFrame, FrameDecoder, FrameError, FrameType, type Frame} from '../protocol/frame.js'
 import {parseJob} from '../protocol/messages.js'
-import {isTaskId, resultFile} from '../protocol/result-file.js'
+import {isTaskId, resultFile, uploadFile} from '../protocol/task-files.js'
 import {resizeImage} from './pipeline.js'
 
 /** Told when a job starts and ends, whatever its outcome. */
@@ -92,15 +92,17 @@ function serveConnection(socket: net.Socket, config: WorkerConfig, watch: JobWat
     }
     watch('job-start', job.id)
     try {
-      const store = job.token !== undefined && checkToken(job.id, job.token, config.token)
+      // A's jobs (with the token) name task files; any other peer sends the image and gets it back.
+      const files = job.token !== undefined && checkToken(job.id, job.token, config.token)
       checkOutputSize(job, config)
-      const output = await resizeImage(frame.body, job, {maxInputPixels: config.maxInputPixels, timeoutMs: config.taskTimeoutMs})
+      const input = files && frame.body.length === 0 ? uploadFile(config.uploadsDir, job.id) : frame.body
+      const output = await resizeImage(input, job, {maxInputPixels: config.maxInputPixels, timeoutMs: config.taskTimeoutMs})
       const {format, width, height, data} = output
       if (data.length > config.maxResultBytes) {
         throw new ImgscaleError('image_too_large', `The result would be ${mib(data.length)} MiB; the limit is ${mib(config.maxResultBytes)} MiB.`)
       }
-      const header = {id: job.id, format, width, height, bytes: data.length, stored: store}
-      if (!store) return encodeFrame(FrameType.Result, header, data)
+      const header = {id: job.id, format, width, height, bytes: data.length, stored: files}
+      if (!files) return encodeFrame(FrameType.Result, header, data)
       await writeFile(resultFile(config.resultsDir, job.id, format), data)
       return encodeFrame(FrameType.Result, header)
     } catch (error) {
@@ -112,12 +114,12 @@ function serveConnection(socket: net.Socket, config: WorkerConfig, watch: JobWat
   }
 }
 
-/** A job that asks the worker to write a file must come from server A: it carries A's secret, and a task id. */
+/** A job that names task files must come from server A: it carries A's secret, and a task id. */
 function checkToken(id: string, given: string, expected: string): true {
   const a = Buffer.from(given)
   const b = Buffer.from(expected)
   if (a.length !== b.length || !timingSafeEqual(a, b) || !isTaskId(id)) {
-    throw new ImgscaleError('invalid_request', 'This job asks for its result to be saved, but its token or id is not valid.')
+    throw new ImgscaleError('invalid_request', 'This job names task files, but its token or id is not valid.')
   }
   return true
 }

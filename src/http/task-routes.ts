@@ -7,7 +7,7 @@ import {FIXED} from '../config.js'
 import {ImgscaleError} from '../errors.js'
 import {EXTENSION, MIME_TYPE} from '../image/formats.js'
 import type {Metrics} from '../metrics.js'
-import {isTaskId} from '../protocol/result-file.js'
+import {isTaskId} from '../protocol/task-files.js'
 import type {TaskStore} from '../tasks/store.js'
 import {statusBody, type Task} from '../tasks/task.js'
 

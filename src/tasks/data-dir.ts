@@ -17,13 +17,13 @@ import type {Logger} from 'pino'
 
 import {StartupError} from '../errors.js'
 import type {ImageFormat} from '../image/formats.js'
-import {resultFile} from '../protocol/result-file.js'
+import {resultFile, uploadFile} from '../protocol/task-files.js'
 
 const PARTIAL = '.part'
 
 export class DataDir {
   readonly spool: string
-  private readonly uploads: string
+  readonly uploadsDir: string
   private readonly tasks: string
   readonly resultsDir: string
   private readonly lockFile: string
@@ -33,7 +33,7 @@ export class DataDir {
     private readonly log: Logger,
   ) {
     this.spool = path.join(root, 'spool')
-    this.uploads = path.join(root, 'uploads')
+    this.uploadsDir = path.join(root, 'uploads')
     this.tasks = path.join(root, 'tasks')
     this.resultsDir = path.join(root, 'results')
     this.lockFile = path.join(root, 'lock')
@@ -46,7 +46,7 @@ export class DataDir {
       await mkdir(dir.root, {recursive: true, mode: 0o700})
       await dir.lock()
       await rm(dir.spool, {recursive: true, force: true})
-      await Promise.all([dir.spool, dir.uploads, dir.tasks, dir.resultsDir].map((sub) => mkdir(sub, {recursive: true})))
+      await Promise.all([dir.spool, dir.uploadsDir, dir.tasks, dir.resultsDir].map((sub) => mkdir(sub, {recursive: true})))
     } catch (error) {
       if (error instanceof StartupError) throw error
       throw new StartupError(`The data directory ${dir.root} cannot be used: ${(error as Error).message}.`)
@@ -55,10 +55,10 @@ export class DataDir {
   }
 
   uploadPath(id: string): string {
-    return path.join(this.uploads, id)
+    return uploadFile(this.uploadsDir, id)
   }
 
-  /** Workers save results here themselves (protocol/result-file.ts). */
+  /** Workers save results here themselves (protocol/task-files.ts). */
   resultPath(id: string, format: ImageFormat): string {
     return resultFile(this.resultsDir, id, format)
   }
@@ -89,7 +89,7 @@ export class DataDir {
   /** Deletes every file of the data directory that belongs to none of `ids` (half-written files included). */
   async removeOrphans(ids: ReadonlySet<string>): Promise<number> {
     let removed = 0
-    for (const dir of [this.uploads, this.tasks, this.resultsDir]) {
+    for (const dir of [this.uploadsDir, this.tasks, this.resultsDir]) {
       for (const name of await readdir(dir)) {
         const id = name.split('.')[0]!
         if (ids.has(id) && !name.endsWith(PARTIAL)) continue

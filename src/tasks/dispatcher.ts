@@ -10,11 +10,12 @@ import {setTimeout} from 'node:timers/promises'
 
 import type {Logger} from 'pino'
 
-import type {BackendClient, JobResult} from '../backend/client.js'
+import type {BackendClient} from '../backend/client.js'
 import type {WorkerPool} from '../backend/pool.js'
 import {FIXED} from '../config.js'
 import {ImgscaleError} from '../errors.js'
 import type {Metrics} from '../metrics.js'
+import type {ResultHeader} from '../protocol/messages.js'
 import type {NewTask, TaskStore} from './store.js'
 import type {Task} from './task.js'
 
@@ -116,8 +117,7 @@ export class Dispatcher {
   private async run(task: Task): Promise<void> {
     this.store.start(task)
     try {
-      const {header} = await this.process(task)
-      await this.store.finish(task, header)
+      await this.store.finish(task, await this.process(task))
     } catch (error) {
       if (this.abandoned) {
         this.log.info({task: task.id}, 'task left for the next start')
@@ -133,12 +133,12 @@ export class Dispatcher {
   }
 
   /** Runs the job on server B, on a fresh connection for each attempt. */
-  private async process(task: Task): Promise<JobResult> {
+  private async process(task: Task): Promise<ResultHeader> {
     const job = {id: task.id, ...task.plan, token: this.token}
     for (let attempt = 1; ; attempt++) {
       await this.workers.whenLive(this.limits.taskTimeoutMs)
       try {
-        return await this.backend.run(job, this.store.inputOf(task), this.limits.taskTimeoutMs)
+        return await this.backend.run(job, this.limits.taskTimeoutMs)
       } catch (error) {
         if (!(error instanceof ImgscaleError)) throw error
         if (error.code === 'timeout') this.workers.replaceIfStuck(task.id)

@@ -105,10 +105,6 @@ export class TaskStore {
     return this.tasks.get(id)
   }
 
-  inputOf(task: Task): {path: string; bytes: number} {
-    return {path: this.dir.uploadPath(task.id), bytes: task.input.bytes}
-  }
-
   resultPath(task: Task): string {
     return this.dir.resultPath(task.id, task.plan.format)
   }

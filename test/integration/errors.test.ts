@@ -170,6 +170,8 @@ describe('bad input gets the contract error (default limits)', function () {
         const status = await waitForEnd(served().url, id)
         expect(status.status).to.equal('failed')
         expect(status.error!.code).to.equal('corrupt_image')
+        // Workers read uploads from the data directory; its paths stay out of messages.
+        expect(status.error!.message).to.not.match(/imgscale-test-|uploads\//)
       })
     }
 
