@@ -13,6 +13,7 @@ import {checkUploadHeaders, parseMultipart} from './multipart.js'
 import {requestLog} from './request-log.js'
 import {resultHandler, statusHandler} from './task-routes.js'
 import {uploadHandler} from './upload.js'
+import {webPage} from './web-page.js'
 
 export interface AppDeps {
   config: ServiceConfig
@@ -56,6 +57,8 @@ export function createApp(deps: AppDeps, log: Logger): Koa {
     const message = deps.draining() ? 'The server is shutting down.' : 'No server B worker can take work.'
     ctx.body = {status: 'unavailable', workers, error: {code: 'unavailable', message}}
   })
+  const page = webPage(config.maxScale)
+  for (const path of page.paths) router.get(path, page.serve)
   router.get('/metrics', async (ctx) => {
     ctx.type = metrics.contentType
     ctx.body = await metrics.render()

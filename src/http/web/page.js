@@ -1,0 +1,123 @@
+// The browser page: the same POST /upload, GET /status (long poll) and
+// GET /result that curl and the CLI use, nothing more.
+const $ = (id) => document.getElementById(id)
+const form = $('form')
+const input = $('image')
+const drop = $('drop')
+const range = $('scale-range')
+const scale = $('scale')
+const statusLine = $('status')
+const errorLine = $('error')
+const maxScale = Number(document.querySelector('main').dataset.maxScale) || 10
+
+range.max = String(maxScale)
+scale.max = String(maxScale)
+$('scale-hint').textContent = `0 < scale ≤ ${maxScale}`
+
+range.addEventListener('input', () => (scale.value = range.value))
+scale.addEventListener('input', () => (range.value = scale.value))
+
+input.addEventListener('change', () => showChosen(input.files[0]))
+for (const type of ['dragenter', 'dragover']) {
+  drop.addEventListener(type, (event) => {
+    event.preventDefault()
+    drop.classList.add('over')
+  })
+}
+for (const type of ['dragleave', 'drop']) drop.addEventListener(type, () => drop.classList.remove('over'))
+drop.addEventListener('drop', (event) => {
+  event.preventDefault()
+  if (event.dataTransfer.files.length === 0) return
+  input.files = event.dataTransfer.files
+  showChosen(input.files[0])
+})
+
+form.addEventListener('submit', async (event) => {
+  event.preventDefault()
+  const file = input.files[0]
+  const value = Number(scale.value)
+  if (!file) return fail('Choose an image first.')
+  if (!(value > 0 && value <= maxScale)) return fail(`The scale factor must be more than 0 and at most ${maxScale}.`)
+
+  reset()
+  $('submit').disabled = true
+  try {
+    const body = new FormData()
+    body.append('image', file, file.name)
+    body.append('scale_factor', scale.value)
+    if ($('format').value) body.append('format', $('format').value)
+    say('Uploading…')
+    const accepted = await call(fetch('/upload', {method: 'POST', body}))
+    const task = await waitForEnd(accepted.task_id)
+    if (task.status === 'failed') return fail(task.error.message, task.error.code)
+    show(file, task)
+  } catch (error) {
+    fail(error.message, error.code)
+  } finally {
+    $('submit').disabled = false
+  }
+})
+
+async function waitForEnd(id) {
+  for (;;) {
+    const task = await call(fetch(`/status/${id}?wait=10`))
+    say(`Task ${id}: ${task.status}…`)
+    if (task.status === 'done' || task.status === 'failed') return task
+  }
+}
+
+/** The JSON of a response, or an Error carrying the API's code and message. */
+async function call(pending) {
+  let response
+  try {
+    response = await pending
+  } catch {
+    throw new Error('The server cannot be reached.')
+  }
+  const body = await response.json().catch(() => null)
+  if (response.ok && body) return body
+  const error = new Error(body?.error?.message ?? `The server answered ${response.status}.`)
+  error.code = body?.error?.code
+  throw error
+}
+
+function show(file, task) {
+  const {input: from, output: to} = task
+  $('original').src = URL.createObjectURL(file)
+  $('original-size').textContent = `${from.width}×${from.height} px, ${bytes(from.bytes)}, ${from.format}`
+  $('result').src = task.result_url
+  $('result-size').textContent = `${to.width}×${to.height} px, ${bytes(to.bytes)}, ${to.format}`
+  $('download').href = task.result_url
+  $('compare').hidden = false
+  say(`Done: ${from.width}×${from.height} → ${to.width}×${to.height}.`)
+}
+
+function showChosen(file) {
+  $('chosen').textContent = file ? `${file.name} (${bytes(file.size)})` : ''
+}
+
+function reset() {
+  errorLine.hidden = true
+  errorLine.textContent = ''
+  $('compare').hidden = true
+  for (const id of ['original', 'result']) {
+    if ($(id).src.startsWith('blob:')) URL.revokeObjectURL($(id).src)
+    $(id).removeAttribute('src')
+  }
+}
+
+function say(text) {
+  statusLine.textContent = text
+}
+
+function fail(message, code) {
+  say('')
+  errorLine.textContent = code ? `${message} (${code})` : message
+  errorLine.hidden = false
+}
+
+function bytes(n) {
+  if (n < 1024) return `${n} B`
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KB`
+  return `${(n / 1024 / 1024).toFixed(1)} MB`
+}

@@ -1,0 +1,105 @@
+/**
+ * The browser page, driven in Debian's Chromium by playwright-core: upload a
+ * real photo and see the result, and see a failure's message.
+ */
+import {writeFileSync} from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import {fileURLToPath} from 'node:url'
+
+import {expect} from 'chai'
+import {chromium, type Browser, type Page} from 'playwright-core'
+
+import {PHOTO} from '../helpers/images.js'
+import {serveForSuite} from '../helpers/serve.js'
+
+const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium'
+const SCREENSHOT = fileURLToPath(new URL('../../docs/screenshot.jpg', import.meta.url))
+
+describe('the browser page (GET /)', function () {
+  const served = serveForSuite()
+  let browser: Browser
+  let page: Page
+  let problems: string[]
+
+  before(async () => {
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    })
+  })
+  after(async () => {
+    await browser?.close()
+  })
+  beforeEach(async () => {
+    page = await browser.newPage({viewport: {width: 1100, height: 900}})
+    problems = []
+    page.on('console', (message) => {
+      if (message.type() === 'error' || message.type() === 'warning') problems.push(`${message.type()}: ${message.text()}`)
+    })
+    page.on('pageerror', (error) => problems.push(`page error: ${error.message}`))
+    // Everything the page loads must come from the server itself.
+    page.on('request', (request) => {
+      const url = request.url()
+      if (!url.startsWith(served().url) && !url.startsWith('blob:') && !url.startsWith('data:')) problems.push(`outside request: ${url}`)
+    })
+    await page.goto(served().url)
+  })
+  afterEach(async () => {
+    await page.close()
+    expect(problems).to.deep.equal([])
+  })
+
+  it('uploads a photo, shows the live status, then the result beside the original with both sizes', async () => {
+    await page.setInputFiles('#image', PHOTO.jpeg.file)
+    await page.fill('#scale', '0.5')
+    await page.click('#submit')
+    await page.waitForSelector('#compare:not([hidden])', {timeout: 30_000})
+
+    expect(await page.textContent('#original-size')).to.match(/^600×450 px, .* KB, jpeg$/)
+    expect(await page.textContent('#result-size')).to.match(/^300×225 px, .* KB, jpeg$/)
+    expect(await page.textContent('#status')).to.contain('Done: 600×450 → 300×225')
+    // The result image really loaded, at its real size, and the download link points at it.
+    await page.waitForFunction('document.getElementById("result").complete')
+    expect(await page.evaluate('[document.getElementById("result").naturalWidth, document.getElementById("result").naturalHeight]')).to.deep.equal([300, 225])
+    expect(await page.getAttribute('#download', 'href')).to.match(/^\/result\/[0-9A-Z]{26}$/)
+    if (process.env['UPDATE_SCREENSHOT']) writeFileSync(SCREENSHOT, await page.screenshot({fullPage: true, type: 'jpeg', quality: 80}))
+  })
+
+  it('the slider and the number field move together, up to the server maximum', async () => {
+    expect(await page.getAttribute('#scale-range', 'max')).to.equal('10')
+    await page.fill('#scale', '2.5')
+    expect(await page.inputValue('#scale-range')).to.equal('2.5')
+    await page.locator('#scale-range').fill('0.25')
+    expect(await page.inputValue('#scale')).to.equal('0.25')
+  })
+
+  it('shows a failure plainly: a text file gets the server\'s message', async () => {
+    const text = path.join(os.tmpdir(), `imgscale-not-an-image-${process.pid}.txt`)
+    writeFileSync(text, 'this is not an image\n')
+    await page.setInputFiles('#image', text)
+    await page.click('#submit')
+    await page.waitForSelector('#error:not([hidden])')
+    expect(await page.textContent('#error')).to.match(/not an image we recognise.*\(unsupported_media_type\)/)
+    expect(await page.isHidden('#compare')).to.equal(true)
+    // Chromium logs every 4xx answer to fetch as a console error; that one is expected here, and only that one.
+    expect(problems).to.have.length(1)
+    expect(problems[0]).to.match(/status of 415/)
+    problems = []
+  })
+
+  it('is usable from the keyboard: the file chooser, the scale and the button are reached with Tab', async () => {
+    const reached: string[] = []
+    for (let i = 0; i < 6; i++) {
+      await page.keyboard.press('Tab')
+      reached.push(await page.evaluate<string>('document.activeElement?.id ?? ""'))
+    }
+    expect(reached).to.include.members(['image', 'scale-range', 'scale', 'format', 'submit'])
+  })
+
+  it('fits a phone-sized screen without sideways scrolling', async () => {
+    await page.setViewportSize({width: 360, height: 740})
+    expect(await page.evaluate<number>('document.documentElement.scrollWidth')).to.be.at.most(360)
+  })
+})
