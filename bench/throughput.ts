@@ -56,6 +56,25 @@ interface Row {
   clientCpuMs: number
 }
 
+/** The printed table's columns: title, and the cell of a row. */
+const COLUMNS: Array<[string, (row: Row) => string]> = [
+  ['workload', (row) => row.workload],
+  ['conc', (row) => String(row.concurrency)],
+  ['img/s', (row) => row.imgscaleImgPerS.toFixed(1)],
+  ['limit img/s', (row) => row.limitImgPerS.toFixed(1)],
+  ['ratio', (row) => row.ratio.toFixed(3)],
+  ['p50 ms', (row) => row.p50Ms.toFixed(1)],
+  ['p95 ms', (row) => row.p95Ms.toFixed(1)],
+  ['p99 ms', (row) => row.p99Ms.toFixed(1)],
+  ['limit p50', (row) => row.limitP50Ms.toFixed(1)],
+  ['added p50', (row) => row.addedP50Ms.toFixed(1)],
+  ['primary MB', (row) => row.primaryPeakMb.toFixed(0)],
+  ['worker MB', (row) => row.workerPeakMb.toFixed(0)],
+  ['cpu ms/task: primary', (row) => row.primaryCpuMs.toFixed(1)],
+  ['workers', (row) => row.workersCpuMs.toFixed(1)],
+  ['client', (row) => row.clientCpuMs.toFixed(1)],
+]
+
 configureSharp()
 const workloads = await loadWorkloads()
 const served = await startServe(['-w', String(WORKERS), '--max-queue', String(TASKS + SATURATING)])
@@ -168,24 +187,8 @@ function medianRow(rows: Row[]): Row {
 }
 
 function table(rows: Row[]): string {
-  const head = ['workload', 'conc', 'img/s', 'limit img/s', 'ratio', 'p50 ms', 'p95 ms', 'p99 ms', 'limit p50', 'added p50', 'primary MB', 'worker MB', 'cpu ms/task: primary', 'workers', 'client']
-  const body = rows.map((row) => [
-    row.workload,
-    String(row.concurrency),
-    row.imgscaleImgPerS.toFixed(1),
-    row.limitImgPerS.toFixed(1),
-    row.ratio.toFixed(3),
-    row.p50Ms.toFixed(1),
-    row.p95Ms.toFixed(1),
-    row.p99Ms.toFixed(1),
-    row.limitP50Ms.toFixed(1),
-    row.addedP50Ms.toFixed(1),
-    row.primaryPeakMb.toFixed(0),
-    row.workerPeakMb.toFixed(0),
-    row.primaryCpuMs.toFixed(1),
-    row.workersCpuMs.toFixed(1),
-    row.clientCpuMs.toFixed(1),
-  ])
+  const head = COLUMNS.map(([title]) => title)
+  const body = rows.map((row) => COLUMNS.map(([, cell]) => cell(row)))
   const widths = head.map((title, i) => Math.max(title.length, ...body.map((cells) => cells[i]!.length)))
   const line = (cells: string[]): string => cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ')
   return [line(head), line(widths.map((width) => '-'.repeat(width))), ...body.map(line)].join('\n')

@@ -11,7 +11,7 @@ export interface CliRun {
 /** Runs `imgscale <args>` to completion (stdin closed, like CI). */
 export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(BIN, [...args], {stdio: ['ignore', 'pipe', 'pipe'], env: {...process.env, IMGSCALE_URL: '', ...env}})
+    const child = spawn(BIN, args, {stdio: ['ignore', 'pipe', 'pipe'], env: {...process.env, IMGSCALE_URL: '', ...env}})
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (chunk) => (stdout += chunk))

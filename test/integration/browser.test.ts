@@ -67,6 +67,12 @@ describe('the browser page (GET /)', function () {
     if (process.env['UPDATE_SCREENSHOT']) writeFileSync(SCREENSHOT, await page.screenshot({fullPage: true, type: 'jpeg', quality: 80}))
   })
 
+  it('is served with a policy that allows nothing but this server', async () => {
+    const response = await fetch(served().url)
+    expect(response.headers.get('content-type')).to.equal('text/html; charset=utf-8')
+    expect(response.headers.get('content-security-policy')).to.match(/^default-src 'self';/)
+  })
+
   it('the slider and the number field move together, up to the server maximum', async () => {
     expect(await page.getAttribute('#scale-range', 'max')).to.equal('10')
     await page.fill('#scale', '2.5')

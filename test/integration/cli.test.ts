@@ -1,4 +1,4 @@
-import {mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
+import {copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 
@@ -95,7 +95,7 @@ describe('client commands against a real server', function () {
 
     it('the file is missing, or not a file', async () => {
       expectFailure(await runCli(['submit', path.join(dir, 'nope.jpg'), '0.5', ...url()]), /Cannot read .*nope\.jpg: no such file\./)
-      expectFailure(await runCli(['submit', dir, '0.5', ...url()]), /it is not a regular file/)
+      expectFailure(await runCli(['submit', '/dev/null', '0.5', ...url()]), /it is not a regular file/)
     })
 
     it('the server refuses the upload (not an image, bad scale)', async () => {
@@ -141,3 +141,90 @@ function runCliIn(cwd: string, args: string[]): ReturnType<typeof runCli> {
     process.chdir(original)
   }
 }
+
+describe('submit in batch: many files, one folder of results', function () {
+  let served: Served
+  let dir: string
+  let inputs: string
+  before(async () => {
+    served = await startServe()
+    dir = await mkdtemp(path.join(os.tmpdir(), 'imgscale-batch-'))
+    inputs = path.join(dir, 'in')
+    await mkdir(path.join(inputs, 'more'), {recursive: true})
+    await copyFile(PHOTO.jpeg.file, path.join(inputs, 'a.jpg'))
+    await copyFile(PHOTO.png.file, path.join(inputs, 'b.png'))
+    await copyFile(PHOTO.webp.file, path.join(inputs, 'c.webp'))
+    await copyFile(PHOTO.jpegGrey.file, path.join(inputs, 'more', 'a.jpg'))
+    await writeFile(path.join(inputs, 'notes.png'), 'not an image\n')
+  })
+  after(async () => {
+    expect(await served.stop()).to.equal(0)
+    await rm(dir, {recursive: true, force: true})
+  })
+
+  const url = (): string[] => ['--url', served.url]
+  const lines = (stdout: string): string[][] => stdout.trim().split('\n').map((line) => line.split('\t'))
+
+  it('several files, one of them bad: the others are saved, one line per file, exit 1 after all', async () => {
+    const out = path.join(dir, 'out1') + '/'
+    const files = ['a.jpg', 'b.png', 'notes.png', 'c.webp'].map((name) => path.join(inputs, name))
+    const {code, stdout, stderr} = await runCli(['submit', ...files, '0.5', '--wait', '-o', out, ...url()])
+    expect(code, stderr).to.equal(1)
+
+    const byFile = new Map(lines(stdout).map((cells) => [cells[0], cells]))
+    expect([...byFile.keys()]).to.have.members(files)
+    for (const name of ['a.jpg', 'b.png', 'c.webp']) {
+      const [, id, status, saved] = byFile.get(path.join(inputs, name))!
+      expect(id).to.match(ULID)
+      expect(status).to.equal('done')
+      expect(saved).to.equal(path.join(out, name))
+    }
+    const [, badId, badStatus, reason] = byFile.get(path.join(inputs, 'notes.png'))!
+    expect([badId, badStatus]).to.deep.equal(['-', 'failed'])
+    expect(reason).to.contain('(unsupported_media_type)')
+
+    expect((await readdir(out)).sort()).to.deep.equal(['a.jpg', 'b.png', 'c.webp'])
+    expect(await sizeOf(await readFile(path.join(out, 'a.jpg')))).to.include({format: 'jpeg', width: 300, height: 225})
+    expect(await sizeOf(await readFile(path.join(out, 'b.png')))).to.include({format: 'png', width: 288, height: 192})
+    expect(await sizeOf(await readFile(path.join(out, 'c.webp')))).to.include({format: 'webp', width: 512, height: 386})
+    // stderr is not a terminal here: plain progress lines, then the summary sentence.
+    expect(stderr.trim().split('\n')).to.have.length(5)
+    expect(stderr).to.match(/^imgscale: 4\/4 /m)
+    expect(stderr).to.contain('imgscale: 1 of 4 files failed.')
+  })
+
+  it('a directory stands for its images; same names get -2; --json prints one object per file; exit 0 when all are done', async () => {
+    const out = path.join(dir, 'out2')
+    const {code, stdout, stderr} = await runCli(
+      ['submit', path.join(inputs, 'more'), path.join(inputs, 'a.jpg'), '0.5', '--format', 'webp', '-o', out + '/', '--json', '-c', '2', ...url()],
+    )
+    expect(code, stderr).to.equal(0)
+    const objects = stdout.trim().split('\n').map((line) => JSON.parse(line) as {file: string; task_id: string; status: string; output: string; error: unknown})
+    expect(objects.map((o) => o.file)).to.have.members([path.join(inputs, 'more', 'a.jpg'), path.join(inputs, 'a.jpg')])
+    for (const object of objects) {
+      expect(object.task_id).to.match(ULID)
+      expect(object).to.include({status: 'done', error: null})
+    }
+    expect(objects.map((o) => o.output)).to.have.members([path.join(out, 'a.webp'), path.join(out, 'a-2.webp')])
+    expect((await readdir(out)).sort()).to.deep.equal(['a-2.webp', 'a.webp'])
+  })
+
+  it('without --wait or -o: one line per file with its task id, nothing saved', async () => {
+    const {code, stdout} = await runCli(['submit', path.join(inputs, 'a.jpg'), path.join(inputs, 'b.png'), '0.5', ...url()])
+    expect(code).to.equal(0)
+    for (const [, id, status] of lines(stdout)) {
+      expect(id).to.match(ULID)
+      expect(status).to.be.oneOf(['queued', 'processing'])
+    }
+  })
+
+  it('refuses a call without a scale in one sentence, and a folder with no images', async () => {
+    const noScale = await runCli(['submit', path.join(inputs, 'a.jpg'), ...url()])
+    expect(noScale.code).to.equal(1)
+    expect(noScale.stderr).to.equal('imgscale: Give one or more image files, then the scale factor, e.g. `imgscale submit a.jpg 0.5`.\n')
+    const empty = await mkdtemp(path.join(dir, 'empty-'))
+    const none = await runCli(['submit', empty, '0.5', ...url()])
+    expect(none.code).to.equal(1)
+    expect(none.stderr).to.equal('imgscale: No image files to upload.\n')
+  })
+})

@@ -86,7 +86,7 @@ describe('bad input gets the contract error (default limits)', function () {
     })
     it('not_found: an unknown route, in the JSON error shape', async () => {
       await expectError(await fetch(`${served().url}/nope`), 404, 'not_found')
-      await expectError(await fetch(`${served().url}/`), 404, 'not_found')
+      await expectError(await fetch(`${served().url}/web/missing.js`), 404, 'not_found')
     })
     it('method_not_allowed: a known route with the wrong method, with Allow', async () => {
       const response = await fetch(`${served().url}/upload`)

@@ -1,41 +1,84 @@
-import {Args, Flags, ux} from '@oclif/core'
+import {stat} from 'node:fs/promises'
 
-import {ClientError} from '../../client/api-client.js'
+import {Args, Flags, ux, type Interfaces} from '@oclif/core'
+
+import {ClientError, type ImgscaleClient} from '../../client/api-client.js'
+import {expandInputs, runBatch} from '../../client/batch.js'
+import {itemLine, progressOn} from '../batch-report.js'
 import {ClientCommand} from '../client-command.js'
 import {serverFlags} from '../flags.js'
 
+type SubmitFlags = Interfaces.InferredFlags<typeof Submit.flags>
+
 export default class Submit extends ClientCommand {
-  static override summary = 'Upload an image to be scaled; prints the task id.'
-  static override description = `Prints only the task id on stdout, so \`id=$(imgscale submit a.jpg 0.5)\` works.
-With --wait it polls until the task ends (progress on stderr when it is a
-terminal) and exits 1 if the task failed; -o also saves the result (and implies --wait).`
+  static override summary = 'Upload images to be scaled; for one file, prints only its task id.'
+  static override description = `One file: prints only the task id on stdout, so \`id=$(imgscale submit a.jpg 0.5)\`
+works. With --wait it waits until the task ends (progress on stderr when it is
+a terminal) and exits 1 if the task failed; -o also saves the result (and
+implies --wait).
+
+Several files, or a directory (its images): a batch. Up to --concurrency are
+in flight; stdout gets one line per file (file, task id, status, saved path or
+error, tab-separated; --json: one JSON object per line); stderr shows a
+progress bar on a terminal, plain lines otherwise. -o names the folder the
+results go to. Exits 1 if any file failed, after finishing the others.`
   static override examples = [
     '<%= config.bin %> submit photo.jpg 0.5',
     '<%= config.bin %> submit photo.jpg 0.25 --wait -o small.jpg',
     '<%= config.bin %> submit photo.png 2 --format webp --url http://[::1]:5454',
+    '<%= config.bin %> submit a.jpg b.png c.webp 0.5 --wait -o outdir/',
+    '<%= config.bin %> submit holiday/ 0.25 -o thumbs/ --json',
   ]
+  // Any number of files, then the scale: checked in run().
+  static override strict = false
   static override args = {
-    file: Args.string({description: 'image to upload (JPEG, PNG, WebP, AVIF, GIF or TIFF)', required: true}),
-    scale: Args.string({description: 'scale factor, e.g. 0.5 (0 < scale <= the server maximum, 10 by default)', required: true}),
+    file: Args.string({description: 'image(s) to upload (JPEG, PNG, WebP, AVIF, GIF or TIFF), or a directory of them', required: true}),
+    // Not `required`: with any number of files before it, run() checks it and says what is missing in one sentence.
+    scale: Args.string({description: 'scale factor, e.g. 0.5 (0 < scale <= the server maximum, 10 by default); always last'}),
   }
   static override flags = {
     ...serverFlags,
     format: Flags.string({description: 'output format: jpeg, png, webp, avif, gif or tiff (default: the input format)'}),
     wait: Flags.boolean({char: 'W', description: 'wait until the task is done or failed'}),
-    output: Flags.string({char: 'o', description: 'save the result here (implies --wait)', helpValue: '<file>'}),
-    timeout: Flags.integer({min: 1, default: 300, description: 'seconds --wait waits before giving up'}),
+    output: Flags.string({char: 'o', description: 'save the result here (implies --wait); for a batch, the folder for all results', helpValue: '<path>'}),
+    timeout: Flags.integer({min: 1, default: 300, description: 'seconds --wait waits for one task before giving up'}),
+    concurrency: Flags.integer({char: 'c', min: 1, max: 64, default: 4, description: 'batch: files in flight at once'}),
+    json: Flags.boolean({description: 'batch: one JSON object per file on stdout'}),
   }
 
   async run(): Promise<void> {
-    const {args, flags} = await this.parse(Submit)
+    const {argv, flags} = await this.parse(Submit)
+    const inputs = argv as string[]
+    if (inputs.length < 2) this.fail('Give one or more image files, then the scale factor, e.g. `imgscale submit a.jpg 0.5`.')
+    const scale = inputs.pop()!
     const client = this.client(flags)
-    const accepted = await client.upload(args.file, args.scale, flags.format)
+    const files = await expandInputs(inputs)
+    const batch = files.length !== 1 || files[0] !== inputs[0] || flags.json || (await isFolder(flags.output))
+    if (batch) return this.runBatch(client, files, scale, flags)
+    await this.runOne(client, files[0]!, scale, flags)
+  }
+
+  private async runBatch(client: ImgscaleClient, files: string[], scale: string, flags: SubmitFlags): Promise<void> {
+    if (files.length === 0) this.fail('No image files to upload.')
+    const progress = progressOn(process.stderr, files.length)
+    const items = await runBatch(
+      client,
+      files,
+      {scale, format: flags.format, wait: flags.wait, outDir: flags.output, concurrency: flags.concurrency, timeoutMs: flags.timeout * 1000},
+      (item) => progress.advance(item, itemLine(item, flags.json)),
+    ).finally(() => progress.stop())
+    const failed = items.filter((item) => item.status === 'failed').length
+    if (failed > 0) this.fail(`${failed} of ${files.length} files failed.`)
+  }
+
+  private async runOne(client: ImgscaleClient, file: string, scale: string, flags: SubmitFlags): Promise<void> {
+    const accepted = await client.upload(file, scale, flags.format)
     this.log(accepted.task_id)
     if (!flags.wait && !flags.output) return
 
     const id = accepted.task_id
     const progress = process.stderr.isTTY
-    if (progress) ux.action.start(`Scaling ${args.file}`, accepted.status, {stdout: false})
+    if (progress) ux.action.start(`Scaling ${file}`, accepted.status, {stdout: false})
     const final = await client.waitForEnd(id, flags.timeout * 1000, (status) => {
       if (progress) ux.action.status = status.status
     })
@@ -45,4 +88,11 @@ terminal) and exits 1 if the task failed; -o also saves the result (and implies 
     }
     if (flags.output) await client.saveResult(id, flags.output)
   }
+}
+
+/** `-o` names a folder when it ends with a slash or is an existing directory. */
+async function isFolder(output: string | undefined): Promise<boolean> {
+  if (!output) return false
+  if (output.endsWith('/')) return true
+  return (await stat(output).catch(() => undefined))?.isDirectory() ?? false
 }

@@ -1,0 +1,112 @@
+/**
+ * Many files in one go: uploads with a bounded number in flight, waits for
+ * each task, saves each result into one folder, and reports every file, the
+ * failed ones included, without stopping at the first failure.
+ */
+import {mkdir, readdir, stat} from 'node:fs/promises'
+import path from 'node:path'
+
+import type {ErrorBody} from '../errors.js'
+import {EXTENSION} from '../image/formats.js'
+import type {TaskStatus} from '../tasks/task.js'
+import {ClientError, type ImgscaleClient} from './api-client.js'
+
+export interface BatchOptions {
+  scale: string
+  format?: string
+  /** Wait for each task to end (implied by outDir). */
+  wait: boolean
+  /** Save the results here. */
+  outDir?: string
+  concurrency: number
+  timeoutMs: number
+}
+
+export interface BatchItem {
+  file: string
+  taskId: string | null
+  status: TaskStatus
+  /** Where the result was saved. */
+  output: string | null
+  error: (Pick<ErrorBody, 'message'> & {code: string | null}) | null
+}
+
+/** File names a directory argument stands for: its images, not recursive, sorted. */
+const IMAGE_FILE = /\.(jpe?g|png|webp|avif|gif|tiff?)$/i
+
+/** Replaces each directory among `inputs` by the image files in it. */
+export async function expandInputs(inputs: string[]): Promise<string[]> {
+  const files: string[] = []
+  for (const input of inputs) {
+    const info = await stat(input).catch(() => undefined)
+    if (info?.isDirectory()) {
+      const names = (await readdir(input)).filter((name) => IMAGE_FILE.test(name)).sort()
+      files.push(...names.map((name) => path.join(input, name)))
+    } else {
+      files.push(input) // A missing file is reported with the others, as that file's failure.
+    }
+  }
+  return files
+}
+
+export async function runBatch(
+  client: ImgscaleClient,
+  files: string[],
+  options: BatchOptions,
+  onItem: (item: BatchItem) => void,
+): Promise<BatchItem[]> {
+  if (options.outDir) await mkdir(options.outDir, {recursive: true})
+  const names = new OutputNames()
+  const items: BatchItem[] = new Array(files.length)
+  let next = 0
+  const lane = async (): Promise<void> => {
+    while (next < files.length) {
+      const index = next++
+      items[index] = await processFile(client, files[index]!, options, names)
+      onItem(items[index]!)
+    }
+  }
+  await Promise.all(Array.from({length: Math.min(options.concurrency, files.length)}, lane))
+  return items
+}
+
+async function processFile(client: ImgscaleClient, file: string, options: BatchOptions, names: OutputNames): Promise<BatchItem> {
+  const item: BatchItem = {file, taskId: null, status: 'failed', output: null, error: null}
+  try {
+    const accepted = await client.upload(file, options.scale, options.format)
+    item.taskId = accepted.task_id
+    item.status = accepted.status
+    if (!options.wait && !options.outDir) return item
+
+    const final = await client.waitForEnd(accepted.task_id, options.timeoutMs)
+    item.status = final.status
+    if (final.status === 'failed') {
+      item.error = {code: final.error!.code, message: final.error!.message}
+      return item
+    }
+    if (options.outDir) {
+      item.output = await client.saveResult(accepted.task_id, names.claim(options.outDir, file, EXTENSION[final.output!.format]))
+    }
+  } catch (error) {
+    if (!(error instanceof ClientError)) throw error
+    item.status = 'failed'
+    item.error = {code: error.code ?? null, message: error.message}
+  }
+  return item
+}
+
+/** `a.jpg` and `other/a.jpg` both want `out/a.jpg`: the second gets `out/a-2.jpg`. */
+class OutputNames {
+  private readonly taken = new Set<string>()
+
+  claim(outDir: string, file: string, extension: string): string {
+    const stem = path.basename(file).replace(/\.[^.]*$/, '') || 'image'
+    for (let n = 1; ; n++) {
+      const candidate = path.join(outDir, `${stem}${n === 1 ? '' : `-${n}`}.${extension}`)
+      if (!this.taken.has(candidate)) {
+        this.taken.add(candidate)
+        return candidate
+      }
+    }
+  }
+}
