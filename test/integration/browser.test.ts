@@ -3,8 +3,6 @@
  * real photo and see the result, and see a failure's message.
  */
 import {writeFileSync} from 'node:fs'
-import os from 'node:os'
-import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 
 import {expect} from 'chai'
@@ -82,9 +80,7 @@ describe('the browser page (GET /)', function () {
   })
 
   it('shows a failure plainly: a text file gets the server\'s message', async () => {
-    const text = path.join(os.tmpdir(), `imgscale-not-an-image-${process.pid}.txt`)
-    writeFileSync(text, 'this is not an image\n')
-    await page.setInputFiles('#image', text)
+    await page.setInputFiles('#image', {name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('this is not an image\n')})
     await page.click('#submit')
     await page.waitForSelector('#error:not([hidden])')
     expect(await page.textContent('#error')).to.match(/not an image we recognise.*\(unsupported_media_type\)/)
