@@ -2,7 +2,7 @@
  * The browser page, driven in Debian's Chromium by playwright-core: upload a
  * real photo and see the result, and see a failure's message.
  */
-import {writeFileSync} from 'node:fs'
+import {readFileSync, writeFileSync} from 'node:fs'
 import {fileURLToPath} from 'node:url'
 
 import {expect} from 'chai'
@@ -63,6 +63,26 @@ describe('the browser page (GET /)', function () {
     expect(await page.evaluate('[document.getElementById("result").naturalWidth, document.getElementById("result").naturalHeight]')).to.deep.equal([300, 225])
     expect(await page.getAttribute('#download', 'href')).to.match(/^\/result\/[0-9A-Z]{26}$/)
     if (process.env['UPDATE_SCREENSHOT']) writeFileSync(SCREENSHOT, await page.screenshot({fullPage: true, type: 'jpeg', quality: 80}))
+  })
+
+  it('takes an image dropped on the drop zone, and resizes it the same way', async () => {
+    // A real drag from the desktop cannot be scripted; the same drop event, with a File in it, can.
+    const base64 = readFileSync(PHOTO.jpeg.file).toString('base64')
+    const dataTransfer = await page.evaluateHandle(`(() => {
+      const bytes = Uint8Array.from(atob('${base64}'), (c) => c.charCodeAt(0))
+      const transfer = new DataTransfer()
+      transfer.items.add(new File([bytes], 'dropped.jpg', {type: 'image/jpeg'}))
+      return transfer
+    })()`)
+    await page.dispatchEvent('#drop', 'dragover', {dataTransfer})
+    expect(await page.getAttribute('#drop', 'class')).to.contain('over')
+    await page.dispatchEvent('#drop', 'drop', {dataTransfer})
+    expect(await page.getAttribute('#drop', 'class')).not.to.contain('over')
+    expect(await page.textContent('#chosen')).to.match(/^dropped\.jpg \(\d+\.\d KB\)$/)
+    await page.fill('#scale', '0.25')
+    await page.click('#submit')
+    await page.waitForSelector('#compare:not([hidden])', {timeout: 30_000})
+    expect(await page.textContent('#result-size')).to.match(/^150×113 px, /)
   })
 
   it('is served with a policy that allows nothing but this server', async () => {

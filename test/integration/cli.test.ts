@@ -4,7 +4,7 @@ import path from 'node:path'
 
 import {expect} from 'chai'
 
-import {runCli} from '../helpers/cli.js'
+import {runCli, runCliOnTerminal} from '../helpers/cli.js'
 import {PHOTO, sizeOf, truncatedJpeg} from '../helpers/images.js'
 import {startServe, type Served} from '../helpers/serve.js'
 
@@ -207,6 +207,22 @@ describe('submit in batch: many files, one folder of results', function () {
     }
     expect(objects.map((o) => o.output)).to.have.members([path.join(out, 'a.webp'), path.join(out, 'a-2.webp')])
     expect((await readdir(out)).sort()).to.deep.equal(['a-2.webp', 'a.webp'])
+  })
+
+  it('on a terminal: one progress bar on stderr (files, rate, ETA), the per-file lines printed above it', async () => {
+    const out = path.join(dir, 'out-tty') + '/'
+    const files = ['a.jpg', 'b.png', 'c.webp'].map((name) => path.join(inputs, name))
+    // On a terminal stdout and stderr are one screen: `script` hands back both, as the user sees them.
+    const {code, stdout: screen} = await runCliOnTerminal(['submit', ...files, '0.5', '--wait', '-o', out, ...url()])
+    expect(code, screen).to.equal(0)
+    expect(screen).to.match(/ 3\/3 files \| \d+\.\d files\/s \| ETA \S+ \| 0 failed/)
+    for (const file of files) {
+      expect(screen).to.contain(`${file}\t`)
+      expect(screen).to.contain(`\tdone\t${path.join(out, path.basename(file))}`)
+    }
+    // The plain progress lines are for logs and pipes only.
+    expect(screen).not.to.contain('imgscale: 1/3')
+    expect((await readdir(out)).sort()).to.deep.equal(['a.jpg', 'b.png', 'c.webp'])
   })
 
   it('without --wait or -o: one line per file with its task id, nothing saved', async () => {
