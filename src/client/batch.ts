@@ -100,13 +100,18 @@ class OutputNames {
   private readonly taken = new Set<string>()
 
   claim(outDir: string, file: string, extension: string): string {
-    const stem = path.basename(file).replace(/\.[^.]*$/, '') || 'image'
     for (let n = 1; ; n++) {
-      const candidate = path.join(outDir, `${stem}${n === 1 ? '' : `-${n}`}.${extension}`)
+      const candidate = resultPathIn(outDir, file, extension, n)
       if (!this.taken.has(candidate)) {
         this.taken.add(candidate)
         return candidate
       }
     }
   }
+}
+
+/** Where the result of `file` goes in the folder `outDir`: its name, the result's extension, and `-n` from the second on. */
+export function resultPathIn(outDir: string, file: string, extension: string, n = 1): string {
+  const stem = path.basename(file).replace(/\.[^.]*$/, '') || 'image'
+  return path.join(outDir, `${stem}${n === 1 ? '' : `-${n}`}.${extension}`)
 }

@@ -41,6 +41,17 @@ describe('client commands against a real server', function () {
     expect(await sizeOf(await readFile(out))).to.include({format: 'png', width: 144, height: 96})
   })
 
+  it('submit FILE SCALE -o FOLDER: still prints only the task id; saves into the folder under the input\'s name', async () => {
+    const existing = await mkdtemp(path.join(dir, 'existing-'))
+    const made = path.join(dir, 'made', 'here') + '/'
+    for (const [out, expected] of [[existing, path.join(existing, 'Landscape_1.webp')], [made, path.join(made, 'Landscape_1.webp')]]) {
+      const {code, stdout, stderr} = await runCli(['submit', PHOTO.jpeg.file, '0.5', '--format', 'webp', '-o', out!, ...url()])
+      expect(code, stderr).to.equal(0)
+      expect(stdout).to.match(/^[0-7][0-9A-HJKMNP-TV-Z]{25}\n$/)
+      expect(await sizeOf(await readFile(expected!))).to.include({format: 'webp', width: 300, height: 225})
+    }
+  })
+
   it('submit --format converts', async () => {
     const out = path.join(dir, 'converted.webp')
     const {code} = await runCli(['submit', PHOTO.jpeg.file, '0.5', '--format', 'webp', '-o', out, ...url()])

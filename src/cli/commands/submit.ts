@@ -1,9 +1,10 @@
-import {stat} from 'node:fs/promises'
+import {mkdir, stat} from 'node:fs/promises'
 
 import {Args, Flags, ux, type Interfaces} from '@oclif/core'
 
 import {ClientError, type ImgscaleClient} from '../../client/api-client.js'
-import {expandInputs, runBatch} from '../../client/batch.js'
+import {expandInputs, resultPathIn, runBatch} from '../../client/batch.js'
+import {EXTENSION} from '../../image/formats.js'
 import {itemLine, progressOn} from '../batch-report.js'
 import {ClientCommand} from '../client-command.js'
 import {serverFlags} from '../flags.js'
@@ -15,7 +16,8 @@ export default class Submit extends ClientCommand {
   static override description = `One file: prints only the task id on stdout, so \`id=$(imgscale submit a.jpg 0.5)\`
 works. With --wait it waits until the task ends (progress on stderr when it is
 a terminal) and exits 1 if the task failed; -o also saves the result (and
-implies --wait).
+implies --wait): into that folder, under the input's name, if -o ends with /
+or is a directory.
 
 Several files, or a directory (its images): a batch. Up to --concurrency are
 in flight; stdout gets one line per file (file, task id, status, saved path or
@@ -53,7 +55,7 @@ results go to. Exits 1 if any file failed, after finishing the others.`
     const scale = inputs.pop()!
     const client = this.client(flags)
     const files = await expandInputs(inputs)
-    const batch = files.length !== 1 || files[0] !== inputs[0] || flags.json || (await isFolder(flags.output))
+    const batch = files.length !== 1 || files[0] !== inputs[0] || flags.json
     if (batch) return this.runBatch(client, files, scale, flags)
     await this.runOne(client, files[0]!, scale, flags)
   }
@@ -86,7 +88,13 @@ results go to. Exits 1 if any file failed, after finishing the others.`
     if (final.status === 'failed') {
       throw new ClientError(`Task ${id} failed: ${final.error!.message} (${final.error!.code})`)
     }
-    if (flags.output) await client.saveResult(id, flags.output)
+    if (!flags.output) return
+    if (await isFolder(flags.output)) {
+      await mkdir(flags.output, {recursive: true})
+      await client.saveResult(id, resultPathIn(flags.output, file, EXTENSION[final.output!.format]))
+    } else {
+      await client.saveResult(id, flags.output)
+    }
   }
 }
 
