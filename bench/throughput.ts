@@ -6,7 +6,7 @@
  * process with the same parallelism: the limit. Prints a table (or JSON with
  * --json); asserts nothing.
  *
- *   npm run bench -- [--tasks 200] [--concurrency 8] [--runs 3] [--workers N] [--json]
+ *   npm run bench -- [--tasks 300] [--concurrency 8] [--runs 3] [--workers N] [--json]
  */
 import {writeFileSync} from 'node:fs'
 import os from 'node:os'
@@ -24,7 +24,7 @@ import {loadWorkloads, SCALE, type BenchImage, type Workload} from './lib/worklo
 
 const {values: args} = parseArgs({
   options: {
-    tasks: {type: 'string', default: '200'},
+    tasks: {type: 'string', default: '300'},
     concurrency: {type: 'string', default: '8'},
     runs: {type: 'string', default: '3'},
     workers: {type: 'string', default: String(os.availableParallelism())},
