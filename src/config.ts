@@ -47,6 +47,11 @@ export const DEFAULTS = {
   keepAliveTimeoutMs: 5_000,
   /** A backend connection with no job running and no byte arriving is closed after this. */
   backendIdleMs: 30_000,
+  /**
+   * Flush uploads, records and results to the disk before saying they exist,
+   * so an accepted task survives a power cut, not only a crash.
+   */
+  fsync: true,
 } as const
 
 /** Limits that have no flag because no user has a reason to move them. */
@@ -78,6 +83,12 @@ export const FIXED = {
    * primary first, or the retry may race onto a port no worker serves.
    */
   retryDelayMs: 250,
+  /**
+   * A dead worker is replaced at once, unless it died within `stableAfterMs`
+   * of the previous death: then the wait doubles from `firstDelayMs` up to
+   * `maxDelayMs`, so a crash loop cannot spin.
+   */
+  respawnBackoff: {stableAfterMs: 10_000, firstDelayMs: 100, maxDelayMs: 10_000},
   /** A worker still running a job this long after the task's deadline is killed and replaced. */
   stuckWorkerGraceMs: 1_000,
   /** How long `serve` waits for every worker to listen. */
@@ -85,7 +96,9 @@ export const FIXED = {
 } as const
 
 /** What server A and the dispatcher need to know: one value for every key of DEFAULTS. */
-export type ServiceConfig = {-readonly [K in keyof typeof DEFAULTS]: (typeof DEFAULTS)[K] extends number ? number : string}
+export type ServiceConfig = {
+  -readonly [K in keyof typeof DEFAULTS]: (typeof DEFAULTS)[K] extends number ? number : (typeof DEFAULTS)[K] extends boolean ? boolean : string
+}
 
 /** What each server B worker is told through its environment at fork time. */
 export interface WorkerConfig {
@@ -98,6 +111,7 @@ export interface WorkerConfig {
   taskTimeoutMs: number
   idleMs: number
   maxResultBytes: number
+  fsync: boolean
   /** Where jobs that carry `token` find their upload and save their result. */
   uploadsDir: string
   resultsDir: string
@@ -118,6 +132,7 @@ export function workerConfigOf(config: ServiceConfig, shared: Pick<WorkerConfig,
     taskTimeoutMs: config.taskTimeoutMs,
     idleMs: config.backendIdleMs,
     maxResultBytes: config.maxResultBytes,
+    fsync: config.fsync,
     ...shared,
   }
 }

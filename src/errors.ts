@@ -24,6 +24,7 @@ const STATUS = {
   worker_failed: 422,
   internal: 500,
   not_implemented: 501,
+  insufficient_storage: 507,
   busy: 503,
   shutting_down: 503,
   unavailable: 503,
@@ -34,7 +35,7 @@ export type ErrorCode = keyof typeof STATUS
 /** The codes a task can end `failed` with. */
 export type TaskErrorCode = Extract<
   ErrorCode,
-  'corrupt_image' | 'image_too_large' | 'unsupported_media_type' | 'timeout' | 'worker_failed' | 'internal'
+  'corrupt_image' | 'image_too_large' | 'unsupported_media_type' | 'timeout' | 'worker_failed' | 'insufficient_storage' | 'internal'
 >
 
 export interface ErrorBody {

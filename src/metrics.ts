@@ -5,12 +5,14 @@
  */
 import {collectDefaultMetrics, Counter, Gauge, Histogram, Registry} from 'prom-client'
 
+import type {PoolHealth} from './backend/pool.js'
 import type {ErrorCode} from './errors.js'
 
 export interface Levels {
   queued: () => number
   inflight: () => number
-  liveWorkers: () => number
+  workers: () => PoolHealth
+  diskFull: () => boolean
 }
 
 export class Metrics {
@@ -75,7 +77,15 @@ export class Metrics {
     }
     gauge('imgscale_queue_depth', 'Tasks waiting for a worker.', levels.queued)
     gauge('imgscale_tasks_inflight', 'Tasks sent to server B and not yet answered.', levels.inflight)
-    gauge('imgscale_workers_live', 'Server B workers able to take work.', levels.liveWorkers)
+    gauge('imgscale_workers_live', 'Server B workers able to take work.', () => levels.workers().live)
+    gauge('imgscale_workers_wanted', 'Server B workers the pool keeps running (-w).', () => levels.workers().wanted)
+    gauge('imgscale_workers_respawning', 'Dead server B workers whose replacement waits out the crash-loop back-off.', () => levels.workers().respawning)
+    gauge(
+      'imgscale_worker_respawn_backoff_seconds',
+      'Wait before forking the replacement of a worker that died soon after another (0: no crash loop).',
+      () => levels.workers().backoffMs / 1000,
+    )
+    gauge('imgscale_disk_full', '1 while the data directory has no room for uploads or results.', () => Number(levels.diskFull()))
     // The primary's own memory, CPU and event loop lag (process_* and nodejs_*).
     collectDefaultMetrics({register: this.registry})
   }

@@ -18,6 +18,7 @@ import {createApp} from './http/app.js'
 import {answerClientError} from './http/error-handler.js'
 import {configureSharp} from './image/sharp-setup.js'
 import {Metrics, type Levels} from './metrics.js'
+import {DiskState} from './storage/disk-state.js'
 import {DataDir} from './tasks/data-dir.js'
 import {Dispatcher} from './tasks/dispatcher.js'
 import {TaskStore} from './tasks/store.js'
@@ -33,8 +34,8 @@ export interface RunningService {
 export async function startService(config: ServiceConfig, log: Logger): Promise<RunningService> {
   // sharp reads image headers in server A (never pixels); same loader allow-list as the workers.
   configureSharp()
-  const dataDir = await DataDir.open(config.dataDir, log)
-  const cleanups: Array<() => Promise<void>> = [() => dataDir.unlock()]
+  const dataDir = await DataDir.open(config.dataDir, config.fsync, log)
+  const cleanups: Array<() => Promise<void>> = [() => dataDir.close()]
   const cleanUp = async (): Promise<void> => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
   }
@@ -42,9 +43,15 @@ export async function startService(config: ServiceConfig, log: Logger): Promise<
   try {
     let draining = false
     // Read by the metrics only when scraped, by which time all of these exist.
-    const levels: Levels = {queued: () => dispatcher.queued, inflight: () => dispatcher.inflight, liveWorkers: () => pool.live}
+    const disk = new DiskState(dataDir.root, config.maxUploadBytes)
+    const levels: Levels = {
+      queued: () => dispatcher.queued,
+      inflight: () => dispatcher.inflight,
+      workers: () => pool.health(),
+      diskFull: () => disk.isFull,
+    }
     const metrics = new Metrics(levels)
-    const store = new TaskStore(dataDir, config.resultTtlMs, metrics, log)
+    const store = new TaskStore(dataDir, disk, config.resultTtlMs, metrics, log)
     const pending = await store.recover()
 
     // Only A and its workers know it (it travels in the fork environment): it lets A's jobs use the task files.
@@ -63,12 +70,13 @@ export async function startService(config: ServiceConfig, log: Logger): Promise<
       log,
     )
     const app = createApp(
-      {config, store, dispatcher, metrics, spoolDir: dataDir.spool, liveWorkers: () => pool.live, draining: () => draining},
+      {config, store, dispatcher, metrics, spoolDir: dataDir.spool, disk, workers: () => pool.health(), draining: () => draining},
       log,
     )
     const server = await listen(app.callback(), config)
     store.startSweeping()
     dispatcher.resume(pending)
+    store.tidy().catch((error: unknown) => log.error({err: error}, 'tidying the data directory failed'))
 
     return {
       url: `http://${hostForUrl(config.host)}:${(server.address() as {port: number}).port}`,
@@ -90,7 +98,7 @@ export async function startService(config: ServiceConfig, log: Logger): Promise<
         server.closeAllConnections()
         store.stopSweeping()
         await pool.stop(2_000)
-        await dataDir.unlock()
+        await dataDir.close()
       },
     }
   } catch (error) {

@@ -8,14 +8,14 @@
 import net from 'node:net'
 
 import {FIXED} from '../config.js'
-import {ImgscaleError} from '../errors.js'
+import {ImgscaleError, type TaskErrorCode} from '../errors.js'
 import {encodeFrameHead, FrameDecoder, FrameType} from '../protocol/frame.js'
 import {parseReply, type JobHeader, type ResultHeader} from '../protocol/messages.js'
 import type {BackendAddress} from './pool.js'
 
 
-/** Errors a worker may report about the user's image; anything else is ours. */
-const IMAGE_ERRORS = new Set(['corrupt_image', 'image_too_large', 'unsupported_media_type', 'timeout'])
+/** What a worker may fail a task with (the image, or no room to save the result); anything else is ours. */
+const TASK_ERRORS = new Set<string>(['corrupt_image', 'image_too_large', 'unsupported_media_type', 'timeout', 'insufficient_storage'] satisfies TaskErrorCode[])
 
 export class BackendClient {
   constructor(private readonly address: BackendAddress) {}
@@ -45,7 +45,7 @@ export class BackendClient {
         const reply = parseReply(frame)
         if (reply.type === FrameType.Result) {
           settle(null, reply.header)
-        } else if (IMAGE_ERRORS.has(reply.header.code)) {
+        } else if (TASK_ERRORS.has(reply.header.code)) {
           settle(new ImgscaleError(reply.header.code, reply.header.message))
         } else {
           settle(new ImgscaleError('internal', `Server B could not process the task: ${reply.header.message}`))

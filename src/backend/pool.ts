@@ -4,6 +4,7 @@
  * stops them all on shutdown.
  */
 import cluster, {type Worker} from 'node:cluster'
+import net, {type AddressInfo} from 'node:net'
 import {fileURLToPath} from 'node:url'
 
 import type {Logger} from 'pino'
@@ -11,17 +12,26 @@ import type {Logger} from 'pino'
 import {FIXED, WORKER_CONFIG_ENV, type WorkerConfig} from '../config.js'
 import {ImgscaleError, StartupError} from '../errors.js'
 import type {Metrics} from '../metrics.js'
+import {RespawnBackoff} from './respawn-backoff.js'
 import {isWorkerMessage} from './worker-messages.js'
 
 const WORKER_ENTRY = fileURLToPath(new URL('./worker.js', import.meta.url))
 
-/** Deaths closer together than this count as a crash loop and slow re-forking down. */
-const STABLE_AFTER_MS = 10_000
-const MAX_RESPAWN_DELAY_MS = 10_000
-
 export interface BackendAddress {
   host: string
   port: number
+}
+
+/** What /healthz and the metrics say about server B. */
+export interface PoolHealth {
+  /** Workers listening now, i.e. able to take work. */
+  live: number
+  /** Workers the pool keeps running when all is well (`-w`). */
+  wanted: number
+  /** Dead workers whose replacement waits out the crash-loop back-off. */
+  respawning: number
+  /** The back-off the last death got, in ms: 0 unless workers die in a loop. */
+  backoffMs: number
 }
 
 export class WorkerPool {
@@ -30,8 +40,9 @@ export class WorkerPool {
   private readonly holders = new Map<string, Worker>()
   private liveWaiters: Array<() => void> = []
   private stopping = false
-  private respawnDelayMs = 0
-  private lastDeathAt = 0
+  private readonly backoff = new RespawnBackoff(FIXED.respawnBackoff)
+  /** Replacements waiting for their back-off delay. */
+  private readonly pendingForks = new Set<NodeJS.Timeout>()
 
   constructor(
     private readonly config: WorkerConfig,
@@ -43,6 +54,10 @@ export class WorkerPool {
   /** Workers listening now, i.e. able to take work. */
   get live(): number {
     return this.listening.size
+  }
+
+  health(): PoolHealth {
+    return {live: this.listening.size, wanted: this.size, respawning: this.pendingForks.size, backoffMs: this.backoff.delayAt(Date.now())}
   }
 
   /** Resolves once a worker can take work; rejects with worker_failed if none can within `ms`. */
@@ -78,6 +93,13 @@ export class WorkerPool {
 
   /** Forks every worker and resolves with the shared port once all of them listen. */
   async start(): Promise<BackendAddress> {
+    // node:cluster shares one listening socket per *requested* address and
+    // port. With port 0, a replacement forked while other workers live would
+    // ask for the port they were given, a key the primary does not hold, and
+    // fail to bind it a second time (issue 10). So the primary picks the
+    // port once, and every worker, first or replacement, asks for that one.
+    // It also stays the same after all workers died at once.
+    if (this.config.port === 0) this.config.port = await freePort(this.config.host)
     cluster.setupPrimary({exec: WORKER_ENTRY, args: []})
     cluster.on('exit', (worker, code, signal) => this.onExit(worker, code, signal))
 
@@ -86,15 +108,14 @@ export class WorkerPool {
         () => reject(new StartupError(`Server B workers did not start within ${FIXED.workerStartTimeoutMs / 1000} s.`)),
         FIXED.workerStartTimeoutMs,
       )
-      cluster.on('listening', (worker, address) => {
+      let started = false
+      cluster.on('listening', (worker) => {
         this.listening.add(worker)
         for (const wake of this.liveWaiters.splice(0)) wake()
-        // listen(0) in every worker yields one shared port; re-forked workers
-        // must ask for that port, not a new one.
-        this.config.port = address.port
-        if (this.listening.size === this.size) {
+        if (!started && this.listening.size === this.size) {
+          started = true
           clearTimeout(timer)
-          resolve({host: this.config.host, port: address.port})
+          resolve({host: this.config.host, port: this.config.port})
         }
       })
       cluster.on('message', (worker, message) => {
@@ -107,8 +128,13 @@ export class WorkerPool {
           if (this.holders.get(message.id) === worker) this.holders.delete(message.id)
           return
         }
-        clearTimeout(timer)
         const where = `${this.config.host}:${this.config.port}`
+        if (started) {
+          // The worker exits next; onExit forks another after the back-off.
+          this.log.error({worker: worker.process.pid, address: where, code: message.code, err: message.message}, 'a server B worker could not listen')
+          return
+        }
+        clearTimeout(timer)
         reject(
           new StartupError(
             message.code === 'EADDRINUSE'
@@ -130,6 +156,8 @@ export class WorkerPool {
   /** Disconnects every worker (they finish the connections they hold), killing those still alive after graceMs. */
   async stop(graceMs: number): Promise<void> {
     this.stopping = true
+    for (const timer of this.pendingForks) clearTimeout(timer)
+    this.pendingForks.clear()
     const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined)
     await Promise.all(workers.map((worker) => stopWorker(worker, graceMs)))
     this.listening.clear()
@@ -149,17 +177,33 @@ export class WorkerPool {
     for (const [id, holder] of this.holders) if (holder === worker) this.holders.delete(id)
     if (this.stopping) return
     this.metrics.workerRestarted()
-    const now = Date.now()
-    this.respawnDelayMs = now - this.lastDeathAt < STABLE_AFTER_MS ? Math.min(MAX_RESPAWN_DELAY_MS, Math.max(100, this.respawnDelayMs * 2)) : 0
-    this.lastDeathAt = now
-    this.log.warn(
-      {worker: worker.process.pid, code, signal, respawnInMs: this.respawnDelayMs},
-      'server B worker died; starting a replacement',
-    )
-    setTimeout(() => {
-      if (!this.stopping) this.fork()
-    }, this.respawnDelayMs).unref()
+    const delayMs = this.backoff.died(Date.now())
+    this.log.warn({worker: worker.process.pid, code, signal, respawnInMs: delayMs}, 'server B worker died; starting a replacement')
+    const timer = setTimeout(() => {
+      this.pendingForks.delete(timer)
+      this.fork()
+    }, delayMs)
+    this.pendingForks.add(timer)
   }
+}
+
+/** A port free on `host` now, for the workers to share. */
+async function freePort(host: string): Promise<number> {
+  const probe = net.createServer()
+  try {
+    await new Promise<void>((resolve, reject) => {
+      probe.once('error', reject)
+      probe.listen({host, port: 0}, resolve)
+    })
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    throw new StartupError(
+      code === 'EADDRNOTAVAIL' ? `${host} is not an address of this machine (--backend-host).` : `Server B could not listen on ${host}: ${(error as Error).message}.`,
+    )
+  }
+  const {port} = probe.address() as AddressInfo
+  await new Promise((resolve) => probe.close(resolve))
+  return port
 }
 
 function stopWorker(worker: Worker, graceMs: number): Promise<void> {

@@ -5,7 +5,6 @@
  * closed, and nothing a peer sends can take the process down.
  */
 import {timingSafeEqual} from 'node:crypto'
-import {writeFile} from 'node:fs/promises'
 import net from 'node:net'
 
 import {FIXED, type WorkerConfig} from '../config.js'
@@ -14,6 +13,7 @@ import {checkOutputSize} from '../image/plan.js'
 import {encodeFrame, FrameDecoder, FrameError, FrameType, type Frame} from '../protocol/frame.js'
 import {parseJob} from '../protocol/messages.js'
 import {isTaskId, resultFile, uploadFile} from '../protocol/task-files.js'
+import {DirSyncer, isDiskFull, writeFileAtomically} from '../storage/durable-files.js'
 import {resizeImage} from './pipeline.js'
 
 /** Told when a job starts and ends, whatever its outcome. */
@@ -24,6 +24,9 @@ export function createWorkerServer(config: WorkerConfig, watch: JobWatcher): net
   server.maxConnections = FIXED.backendMaxConnections
   return server
 }
+
+/** One per worker process: results saved at the same moment share one fsync of the results folder. */
+const dirs = new DirSyncer()
 
 function serveConnection(socket: net.Socket, config: WorkerConfig, watch: JobWatcher): void {
   // Peers that vanish mid-frame are routine; their errors end only their socket.
@@ -101,9 +104,9 @@ function serveConnection(socket: net.Socket, config: WorkerConfig, watch: JobWat
       if (data.length > config.maxResultBytes) {
         throw new ImgscaleError('image_too_large', `The result would be ${mib(data.length)} MiB; the limit is ${mib(config.maxResultBytes)} MiB.`)
       }
-      const header = {id: job.id, format, width, height, bytes: data.length, stored: files}
+      const header = {id: job.id, format, width, height, bytes: data.length, stored: files, worker: process.pid}
       if (!files) return encodeFrame(FrameType.Result, header, data)
-      await writeFile(resultFile(config.resultsDir, job.id, format), data)
+      await saveResult(resultFile(config.resultsDir, job.id, format), data, config.fsync)
       return encodeFrame(FrameType.Result, header)
     } catch (error) {
       const failure = error instanceof ImgscaleError ? error : new ImgscaleError('internal', 'The worker failed unexpectedly.')
@@ -111,6 +114,16 @@ function serveConnection(socket: net.Socket, config: WorkerConfig, watch: JobWat
     } finally {
       watch('job-end', job.id)
     }
+  }
+}
+
+/** Whole or not at all, and on the disk before server A is told the task is done. */
+async function saveResult(file: string, data: Buffer, fsync: boolean): Promise<void> {
+  try {
+    await writeFileAtomically(file, data, {fsync, dirs})
+  } catch (error) {
+    if (isDiskFull(error)) throw new ImgscaleError('insufficient_storage', 'The result could not be saved: the server has no room left on its disk.', {cause: error})
+    throw error
   }
 }
 

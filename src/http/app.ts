@@ -3,12 +3,15 @@ import Koa from 'koa'
 import Router from 'koa-router'
 import type {Logger} from 'pino'
 
+import type {PoolHealth} from '../backend/pool.js'
 import {FIXED, type ServiceConfig} from '../config.js'
 import {ImgscaleError} from '../errors.js'
 import type {Metrics} from '../metrics.js'
+import type {DiskState} from '../storage/disk-state.js'
 import type {Dispatcher} from '../tasks/dispatcher.js'
 import type {TaskStore} from '../tasks/store.js'
 import {errorHandler} from './error-handler.js'
+import {healthHandler} from './health.js'
 import {checkUploadHeaders, parseMultipart} from './multipart.js'
 import {requestLog} from './request-log.js'
 import {resultHandler, statusHandler} from './task-routes.js'
@@ -22,8 +25,9 @@ export interface AppDeps {
   metrics: Metrics
   /** Where uploads are spooled while they arrive. */
   spoolDir: string
-  /** Server B workers able to take work now. */
-  liveWorkers: () => number
+  disk: DiskState
+  /** Server B's state. */
+  workers: () => PoolHealth
   /** True once shutdown has begun. */
   draining: () => boolean
 }
@@ -42,21 +46,12 @@ export function createApp(deps: AppDeps, log: Logger): Koa {
       await next()
     },
     checkUploadHeaders(config.maxUploadBytes),
-    parseMultipart({uploadDir: deps.spoolDir, maxUploadBytes: config.maxUploadBytes}),
+    parseMultipart({uploadDir: deps.spoolDir, maxUploadBytes: config.maxUploadBytes, disk: deps.disk}),
     uploadHandler(config, dispatcher),
   )
   router.get('/status/:id', statusHandler(store))
   router.get('/result/:id', resultHandler(store, config.resultTtlMs, metrics))
-  router.get('/healthz', async (ctx) => {
-    const workers = deps.liveWorkers()
-    if (workers > 0 && !deps.draining()) {
-      ctx.body = {status: 'ok', workers}
-      return
-    }
-    ctx.status = 503
-    const message = deps.draining() ? 'The server is shutting down.' : 'No server B worker can take work.'
-    ctx.body = {status: 'unavailable', workers, error: {code: 'unavailable', message}}
-  })
+  router.get('/healthz', healthHandler({workers: deps.workers, disk: () => deps.disk.report(), draining: deps.draining}))
   const page = webPage(config.maxScale)
   for (const path of page.paths) router.get(path, page.serve)
   router.get('/metrics', async (ctx) => {

@@ -8,10 +8,13 @@ import {koaBody} from 'koa-body'
 
 import {FIXED} from '../config.js'
 import {ImgscaleError} from '../errors.js'
+import type {DiskState} from '../storage/disk-state.js'
+import {isDiskFull} from '../storage/durable-files.js'
 
 export interface MultipartOptions {
   uploadDir: string
   maxUploadBytes: number
+  disk: DiskState
 }
 
 /** formidable's error numbers (formidable/src/FormidableError.js) that are the client's fault. */
@@ -39,7 +42,7 @@ export function checkUploadHeaders(maxUploadBytes: number) {
 }
 
 /** Parses the multipart body into `ctx.request.body` (fields) and `ctx.request.files`. */
-export function parseMultipart({uploadDir, maxUploadBytes}: MultipartOptions) {
+export function parseMultipart({uploadDir, maxUploadBytes, disk}: MultipartOptions) {
   const parse = koaBody({
     multipart: true,
     json: false,
@@ -61,6 +64,8 @@ export function parseMultipart({uploadDir, maxUploadBytes}: MultipartOptions) {
     try {
       await parse(ctx, async () => {})
     } catch (error) {
+      // formidable deletes the part of the file it had written.
+      if (isDiskFull(error)) throw disk.uploadRefused(error)
       throw fromFormidable(error, maxUploadBytes)
     }
     await next()

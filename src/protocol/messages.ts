@@ -13,7 +13,7 @@ export interface JobHeader extends ResizePlan {
   id: string
   /**
    * Server A's per-run secret. With it, the worker saves the result itself
-   * (see result-file.ts) and replies with an empty body, so results never
+   * (see task-files.ts) and replies with an empty body, so results never
    * pass through server A's memory. Without it, the result is the reply's body.
    */
   token?: string
@@ -29,6 +29,8 @@ export interface ResultHeader {
   bytes: number
   /** True when the worker saved the result to the results folder (the body is then empty). */
   stored: boolean
+  /** Process id of the worker that made it (for the logs: which worker serves). */
+  worker?: number
 }
 
 /** B -> A: why there is no result. `id` is null when the frame itself was refused. */
@@ -63,6 +65,7 @@ export function parseReply(frame: Frame): Reply {
       height: sizeField(h, 'height'),
       bytes: sizeField(h, 'bytes'),
       stored: h.stored === true,
+      ...(Number.isSafeInteger(h.worker) ? {worker: h.worker as number} : {}),
     }
     if (!header.stored && header.bytes !== frame.body.length) throw new FrameError('bad_header', 'Result size and body length differ.')
     return {type: FrameType.Result, header, body: frame.body}

@@ -2,15 +2,17 @@
  * The data directory: where tasks outlive the process. Its layout:
  *
  *   lock                 pid of the `serve` using it (one server per directory)
+ *   tasks.db             the task records (SQLite, see task-db.ts)
  *   spool/               uploads being received (emptied at every start)
  *   uploads/<id>         an accepted upload, until its task ends
- *   tasks/<id>.json      the task record
  *   results/<id>.<ext>   the result of a done task
  *
- * Every file appears whole or not at all: written under a temporary name,
- * then renamed (rename is atomic within one file system).
+ * Every file appears whole or not at all: written under `<name>.part`, then
+ * renamed (storage/durable-files.ts); uploads are renamed in from the spool.
+ * With fsync on, file and directory entry are flushed before anyone is told
+ * the file exists.
  */
-import {mkdir, open, readdir, readFile, rename, rm, writeFile} from 'node:fs/promises'
+import {mkdir, open, opendir, readdir, readFile, rm} from 'node:fs/promises'
 import path from 'node:path'
 
 import type {Logger} from 'pino'
@@ -18,40 +20,51 @@ import type {Logger} from 'pino'
 import {StartupError} from '../errors.js'
 import type {ImageFormat} from '../image/formats.js'
 import {resultFile, uploadFile} from '../protocol/task-files.js'
-
-const PARTIAL = '.part'
+import {DirSyncer, moveDurably, PARTIAL_SUFFIX, type DurableOptions} from '../storage/durable-files.js'
+import {TaskDb} from './task-db.js'
 
 export class DataDir {
   readonly spool: string
   readonly uploadsDir: string
-  private readonly tasks: string
   readonly resultsDir: string
   private readonly lockFile: string
+  readonly durable: DurableOptions
 
   private constructor(
     readonly root: string,
+    readonly db: TaskDb,
+    fsync: boolean,
     private readonly log: Logger,
   ) {
     this.spool = path.join(root, 'spool')
     this.uploadsDir = path.join(root, 'uploads')
-    this.tasks = path.join(root, 'tasks')
     this.resultsDir = path.join(root, 'results')
     this.lockFile = path.join(root, 'lock')
+    this.durable = {fsync, dirs: new DirSyncer()}
   }
 
-  /** Creates the layout, takes the lock, and empties the spool of uploads a previous run never accepted. */
-  static async open(root: string, log: Logger): Promise<DataDir> {
-    const dir = new DataDir(path.resolve(root), log)
+  /** Creates the layout, takes the lock, empties the spool of uploads a previous run never accepted, opens the records. */
+  static async open(root: string, fsync: boolean, log: Logger): Promise<DataDir> {
+    const absolute = path.resolve(root)
+    const unusable = (error: unknown): StartupError =>
+      error instanceof StartupError ? error : new StartupError(`The data directory ${absolute} cannot be used: ${(error as Error).message}.`)
+    const lockFile = path.join(absolute, 'lock')
     try {
-      await mkdir(dir.root, {recursive: true, mode: 0o700})
-      await dir.lock()
-      await rm(dir.spool, {recursive: true, force: true})
-      await Promise.all([dir.spool, dir.uploadsDir, dir.tasks, dir.resultsDir].map((sub) => mkdir(sub, {recursive: true})))
+      await mkdir(absolute, {recursive: true, mode: 0o700})
+      await lock(lockFile, absolute)
     } catch (error) {
-      if (error instanceof StartupError) throw error
-      throw new StartupError(`The data directory ${dir.root} cannot be used: ${(error as Error).message}.`)
+      throw unusable(error)
     }
-    return dir
+    try {
+      const dir = new DataDir(absolute, new TaskDb(path.join(absolute, 'tasks.db'), fsync), fsync, log)
+      await rm(dir.spool, {recursive: true, force: true})
+      await Promise.all([dir.spool, dir.uploadsDir, dir.resultsDir].map((sub) => mkdir(sub, {recursive: true})))
+      await dir.importJsonRecords()
+      return dir
+    } catch (error) {
+      await rm(lockFile, {force: true})
+      throw unusable(error)
+    }
   }
 
   uploadPath(id: string): string {
@@ -63,37 +76,24 @@ export class DataDir {
     return resultFile(this.resultsDir, id, format)
   }
 
-  /** Moves a spooled upload in as the input of task `id` (same file system: a rename, no copy). */
+  /** Moves a spooled upload in as the input of task `id` (same file system: a rename, no copy), durably. */
   async adoptUpload(spooled: string, id: string): Promise<void> {
-    await rename(spooled, this.uploadPath(id))
+    await moveDurably(spooled, this.uploadPath(id), this.durable)
   }
 
-  async writeRecord(id: string, record: object): Promise<void> {
-    await writeAtomically(this.recordPath(id), JSON.stringify(record))
-  }
-
-  /** Every task record on disk. A record that cannot be read is logged and skipped. */
-  async readRecords(): Promise<unknown[]> {
-    const names = (await readdir(this.tasks)).filter((name) => name.endsWith('.json')).sort()
-    const records: unknown[] = []
-    for (const name of names) {
-      try {
-        records.push(JSON.parse(await readFile(path.join(this.tasks, name), 'utf8')))
-      } catch (error) {
-        this.log.warn({err: error, file: name}, 'skipping a task record that cannot be read')
-      }
-    }
-    return records
-  }
-
-  /** Deletes every file of the data directory that belongs to none of `ids` (half-written files included). */
-  async removeOrphans(ids: ReadonlySet<string>): Promise<number> {
+  /**
+   * Deletes, in the background, every file of the uploads and results
+   * folders that no task owns (`known(id)` is false), and every `.part` a
+   * crash left. It runs after the server is ready: a restart must not wait
+   * for a walk over a hundred thousand results.
+   */
+  async removeOrphans(known: (id: string) => boolean): Promise<number> {
     let removed = 0
-    for (const dir of [this.uploadsDir, this.tasks, this.resultsDir]) {
-      for (const name of await readdir(dir)) {
-        const id = name.split('.')[0]!
-        if (ids.has(id) && !name.endsWith(PARTIAL)) continue
-        await rm(path.join(dir, name), {force: true})
+    for (const dir of [this.uploadsDir, this.resultsDir]) {
+      for await (const entry of await opendir(dir)) {
+        const id = entry.name.split('.')[0]!
+        if (known(id) && !entry.name.endsWith(PARTIAL_SUFFIX)) continue
+        await rm(path.join(dir, entry.name), {force: true})
         removed++
       }
     }
@@ -107,39 +107,55 @@ export class DataDir {
     }
   }
 
-  recordPath(id: string): string {
-    return path.join(this.tasks, `${id}.json`)
-  }
-
-  async unlock(): Promise<void> {
+  async close(): Promise<void> {
+    this.db.close()
     await rm(this.lockFile, {force: true})
   }
 
-  /** One server per directory: two would run the same tasks and delete each other's files. */
-  private async lock(): Promise<void> {
-    for (let attempt = 0; attempt < 2; attempt++) {
+  /**
+   * Data directories of imgscale 0.1 kept one JSON file per task in tasks/:
+   * moved into the database once, then the folder is removed.
+   */
+  private async importJsonRecords(): Promise<void> {
+    const folder = path.join(this.root, 'tasks')
+    const names = await readdir(folder).catch(() => undefined)
+    if (!names) return
+    let imported = 0
+    for (const name of names.filter((file) => file.endsWith('.json'))) {
       try {
-        const handle = await open(this.lockFile, 'wx', 0o600)
-        await handle.writeFile(`${process.pid}\n`)
-        await handle.close()
-        return
+        const record = JSON.parse(await readFile(path.join(folder, name), 'utf8')) as {id?: unknown; finishedAt?: unknown}
+        if (typeof record.id !== 'string') continue
+        const finishedAt = typeof record.finishedAt === 'string' ? Date.parse(record.finishedAt) : null
+        await this.db.put({id: record.id, finishedAt, record: JSON.stringify(record)})
+        imported++
       } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
+        this.log.warn({err: error, file: name}, 'skipping a task record that cannot be read')
       }
-      const holder = Number.parseInt(await readFile(this.lockFile, 'utf8').catch(() => ''), 10)
-      if (isAlive(holder)) {
-        throw new StartupError(`The data directory ${this.root} is in use by another imgscale serve (pid ${holder}).`)
-      }
-      // The previous server died without unlocking (SIGKILL, power loss): the lock is stale.
-      await rm(this.lockFile, {force: true})
     }
-    throw new StartupError(`Could not lock the data directory ${this.root}.`)
+    await rm(folder, {recursive: true, force: true})
+    this.log.info({imported}, 'task records moved from tasks/*.json into tasks.db')
   }
 }
 
-async function writeAtomically(file: string, data: string): Promise<void> {
-  await writeFile(file + PARTIAL, data)
-  await rename(file + PARTIAL, file)
+/** One server per directory: two would run the same tasks and delete each other's files. */
+async function lock(lockFile: string, root: string): Promise<void> {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const handle = await open(lockFile, 'wx', 0o600)
+      await handle.writeFile(`${process.pid}\n`)
+      await handle.close()
+      return
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
+    }
+    const holder = Number.parseInt(await readFile(lockFile, 'utf8').catch(() => ''), 10)
+    if (isAlive(holder)) {
+      throw new StartupError(`The data directory ${root} is in use by another imgscale serve (pid ${holder}).`)
+    }
+    // The previous server died without unlocking (SIGKILL, power loss): the lock is stale.
+    await rm(lockFile, {force: true})
+  }
+  throw new StartupError(`Could not lock the data directory ${root}.`)
 }
 
 function isAlive(pid: number): boolean {

@@ -1,9 +1,10 @@
 /**
- * Keeps every task, in memory for answering and on disk (the data directory)
- * for surviving a restart; moves it through queued -> processing ->
- * done | failed; and forgets finished tasks, files included, once they are
- * older than the retention time, so a long-running server does not grow
- * without bound.
+ * Keeps every task: the unfinished ones in memory (the dispatcher moves
+ * them) and all of them in the task database (tasks/task-db.ts), which
+ * outlives the process. Moves a task through queued -> processing ->
+ * done | failed, and forgets finished tasks, files included, once they are
+ * older than the retention time. A task past its retention is never
+ * answered, whether or not the sweep has removed it yet.
  */
 import {access} from 'node:fs/promises'
 
@@ -16,6 +17,8 @@ import type {ResizePlan} from '../image/plan.js'
 import type {ImageInfo} from '../image/probe.js'
 import type {Metrics} from '../metrics.js'
 import type {ResultHeader} from '../protocol/messages.js'
+import type {DiskState} from '../storage/disk-state.js'
+import {isDiskFull} from '../storage/durable-files.js'
 import type {DataDir} from './data-dir.js'
 import {fromRecord, toRecord, type Task} from './task.js'
 
@@ -27,14 +30,20 @@ export interface NewTask {
   spooledPath: string
 }
 
+/** Expired tasks removed per database round trip while sweeping. */
+const SWEEP_BATCH = 500
+
 export class TaskStore {
-  private readonly tasks = new Map<string, Task>()
+  /** Unfinished tasks, and finished ones whose final record could not be written (disk full). */
+  private readonly live = new Map<string, Task>()
   /** Callers waiting for a task to end (long-polling status requests). */
   private readonly endWaiters = new Map<string, Set<() => void>>()
   private sweeper?: NodeJS.Timeout
+  private sweeping?: Promise<number>
 
   constructor(
     private readonly dir: DataDir,
+    private readonly disk: DiskState,
     private readonly ttlMs: number,
     private readonly metrics: Metrics,
     private readonly log: Logger,
@@ -42,7 +51,8 @@ export class TaskStore {
 
   /**
    * Makes the upload a task: once this resolves, its input and its record
-   * are on disk, so the 202 that follows is a promise a restart keeps.
+   * are on disk (fsynced unless told otherwise), so the 202 that follows is a
+   * promise a restart, or a power cut, keeps.
    */
   async accept({spooledPath, ...params}: NewTask): Promise<Task> {
     const task: Task = {
@@ -57,52 +67,60 @@ export class TaskStore {
     }
     try {
       await this.dir.adoptUpload(spooledPath, task.id)
-      await this.dir.writeRecord(task.id, toRecord(task))
+      await this.write(task)
     } catch (error) {
       this.dir.remove(this.dir.uploadPath(task.id))
+      if (isDiskFull(error)) throw this.disk.uploadRefused(error)
       throw new ImgscaleError('internal', 'The upload could not be stored.', {cause: error})
     }
-    this.tasks.set(task.id, task)
+    this.disk.markWritten()
+    this.live.set(task.id, task)
     this.metrics.uploadAccepted(task.input.bytes)
     this.log.info({task: task.id, status: task.status, input: task.input, plan: task.plan}, 'task queued')
     return task
   }
 
   /**
-   * Loads the tasks a previous run left. Finished ones are served again;
-   * queued and processing ones are returned, oldest first, to be run again.
-   * Files of expired or unknown tasks are deleted.
+   * Loads the tasks a previous run left unfinished and returns them, oldest
+   * first, to be run again. Reads only those: finished tasks stay in the
+   * database until asked for, so a restart does not grow with them.
    */
   async recover(now = Date.now()): Promise<Task[]> {
     const rerun: Task[] = []
-    for (const raw of await this.dir.readRecords()) {
-      const task = fromRecord(raw)
-      if (!task || this.expired(task, now)) continue
-      if (task.status === 'done' || task.status === 'failed') {
-        if (task.status === 'done' && !(await exists(this.resultPath(task)))) continue
-        this.dir.remove(this.dir.uploadPath(task.id))
-      } else if (await exists(this.dir.uploadPath(task.id))) {
+    for (const raw of this.dir.db.unfinished()) {
+      const task = fromRecord(JSON.parse(raw))
+      if (!task) continue
+      if (await exists(this.dir.uploadPath(task.id))) {
         task.status = 'queued'
         task.startedAt = null
+        this.live.set(task.id, task)
         rerun.push(task)
       } else {
         this.log.error({task: task.id}, 'the input of an unfinished task is missing')
         task.error = {code: 'internal', message: 'The uploaded image was lost before it could be processed.'}
         task.status = 'failed'
         task.finishedAt = new Date(now)
-        await this.persist(task)
+        await this.persistEnd(task)
       }
-      this.tasks.set(task.id, task)
     }
-    const removedFiles = await this.dir.removeOrphans(new Set(this.tasks.keys()))
-    if (this.tasks.size > 0 || removedFiles > 0) {
-      this.log.info({tasks: this.tasks.size, rerun: rerun.length, removedFiles, dataDir: this.dir.root}, 'tasks recovered from the data directory')
-    }
+    if (rerun.length > 0) this.log.info({rerun: rerun.length, dataDir: this.dir.root}, 'unfinished tasks recovered from the data directory')
     return rerun
   }
 
-  get(id: string): Task | undefined {
-    return this.tasks.get(id)
+  /**
+   * After a start: expired tasks go, then every file no task owns (uploads
+   * of tasks never accepted, `.part` files a crash left). In the background,
+   * so that the server is ready at once.
+   */
+  async tidy(): Promise<void> {
+    await this.sweep()
+    const removedFiles = await this.dir.removeOrphans((id) => this.live.has(id) || this.dir.db.get(id) !== undefined)
+    if (removedFiles > 0) this.log.info({removedFiles}, 'files of unknown tasks removed from the data directory')
+  }
+
+  get(id: string, now = Date.now()): Task | undefined {
+    const task = this.live.get(id) ?? this.load(id)
+    return task && !this.expired(task, now) ? task : undefined
   }
 
   resultPath(task: Task): string {
@@ -126,7 +144,7 @@ export class TaskStore {
     })
   }
 
-  /** Not written to disk: a task found `processing` after a crash is run again, exactly like a queued one. */
+  /** Not written to disk: a task found unfinished after a crash is run again, exactly like a queued one. */
   start(task: Task): void {
     task.status = 'processing'
     task.startedAt = new Date()
@@ -136,31 +154,27 @@ export class TaskStore {
   /** The worker has saved the result in the results folder; the record now says done. */
   async finish(task: Task, header: ResultHeader): Promise<void> {
     task.output = {format: header.format, width: header.width, height: header.height, bytes: header.bytes}
-    await this.end(task, 'done')
+    this.disk.markWritten()
+    await this.end(task, 'done', header.worker)
   }
 
   async fail(task: Task, error: ErrorBody): Promise<void> {
     task.error = error
+    if (error.code === 'insufficient_storage') this.disk.markFull()
     await this.end(task, 'failed')
   }
 
-  /** Removes tasks that ended more than the retention time ago, files and all. Returns how many. */
-  sweep(now = Date.now()): number {
-    let removed = 0
-    for (const task of this.tasks.values()) {
-      if (this.expired(task, now)) {
-        this.tasks.delete(task.id)
-        // A failed task may have a result file too: a worker that wrote it after the deadline.
-        this.dir.remove(this.dir.recordPath(task.id), this.dir.uploadPath(task.id), this.resultPath(task))
-        removed++
-      }
-    }
-    if (removed > 0) this.log.info({removed, kept: this.tasks.size}, 'expired tasks removed')
-    return removed
+  /** Removes tasks that ended more than the retention time ago, files and all. Resolves with how many. */
+  sweep(now = Date.now()): Promise<number> {
+    this.sweeping ??= this.sweepOnce(now).finally(() => (this.sweeping = undefined))
+    return this.sweeping
   }
 
   startSweeping(): void {
-    this.sweeper = setInterval(() => this.sweep(), Math.max(FIXED.sweepIntervalFloorMs, Math.min(this.ttlMs, FIXED.sweepIntervalMs)))
+    const every = Math.max(FIXED.sweepIntervalFloorMs, Math.min(this.ttlMs, FIXED.sweepIntervalMs))
+    this.sweeper = setInterval(() => {
+      this.sweep().catch((error: unknown) => this.log.error({err: error}, 'sweeping expired tasks failed'))
+    }, every)
     this.sweeper.unref()
   }
 
@@ -168,31 +182,71 @@ export class TaskStore {
     clearInterval(this.sweeper)
   }
 
+  private async sweepOnce(now: number): Promise<number> {
+    let removed = 0
+    for (const task of this.live.values()) {
+      if (this.expired(task, now)) {
+        this.live.delete(task.id)
+        this.removeFiles(task)
+        removed++
+      }
+    }
+    for (;;) {
+      const batch = this.dir.db.endedBefore(now - this.ttlMs, SWEEP_BATCH).map((raw) => fromRecord(JSON.parse(raw)))
+      await Promise.all(batch.map((task) => task && this.dir.db.remove(task.id)))
+      for (const task of batch) if (task) this.removeFiles(task)
+      removed += batch.length
+      if (batch.length < SWEEP_BATCH) break
+    }
+    if (removed > 0) this.log.info({removed}, 'expired tasks removed')
+    return removed
+  }
+
+  private removeFiles(task: Task): void {
+    // A failed task may have a result file too: a worker that wrote it after the deadline.
+    this.dir.remove(this.dir.uploadPath(task.id), this.resultPath(task))
+  }
+
+  private load(id: string): Task | undefined {
+    const raw = this.dir.db.get(id)
+    return raw === undefined ? undefined : fromRecord(JSON.parse(raw))
+  }
+
   private expired(task: Task, now: number): boolean {
     return task.finishedAt !== null && now - task.finishedAt.getTime() >= this.ttlMs
   }
 
-  private async end(task: Task, status: 'done' | 'failed'): Promise<void> {
+  /** `worker`: pid of the worker that produced the result, for the log. */
+  private async end(task: Task, status: 'done' | 'failed', worker?: number): Promise<void> {
     task.status = status
     task.finishedAt = new Date()
-    // The input is deleted only once the record says the task ended; until
-    // then a restart can still run it again.
-    if (await this.persist(task)) this.dir.remove(this.dir.uploadPath(task.id))
+    await this.persistEnd(task)
     const ms = task.finishedAt.getTime() - (task.startedAt ?? task.createdAt).getTime()
     this.metrics.taskEnded(status, task.error?.code, ms / 1000)
-    this.log.info({task: task.id, status, ms, output: task.output, error: task.error}, `task ${status}`)
+    this.log.info({task: task.id, status, ms, worker, output: task.output, error: task.error}, `task ${status}`)
     for (const wake of [...(this.endWaiters.get(task.id) ?? [])]) wake()
   }
 
-  /** Writes the task's record; a failure (disk full) is logged, and the task lives on in memory. */
-  private async persist(task: Task): Promise<boolean> {
+  /**
+   * Writes the final record. The input is deleted only once it is written;
+   * until then a restart can still run the task again. A failure (disk
+   * full) is logged, and the task lives on in memory.
+   */
+  private async persistEnd(task: Task): Promise<void> {
     try {
-      await this.dir.writeRecord(task.id, toRecord(task))
-      return true
+      await this.write(task)
     } catch (error) {
+      if (isDiskFull(error)) this.disk.markFull()
       this.log.error({task: task.id, err: error}, 'could not write a task record')
-      return false
+      this.live.set(task.id, task)
+      return
     }
+    this.live.delete(task.id)
+    this.dir.remove(this.dir.uploadPath(task.id))
+  }
+
+  private write(task: Task): Promise<void> {
+    return this.dir.db.put({id: task.id, finishedAt: task.finishedAt?.getTime() ?? null, record: JSON.stringify(toRecord(task))})
   }
 }
 

@@ -1,5 +1,6 @@
 /** Finding, probing and waiting on the processes a serve started. */
 import {execFileSync} from 'node:child_process'
+import {readFileSync} from 'node:fs'
 
 /** Process ids of the cluster workers of a serve process. */
 export function workerPids(primary: number): number[] {
@@ -22,12 +23,20 @@ export function alive(pid: number): boolean {
 export const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
 /** Polls `check` every 20 ms until it returns something truthy; fails after `timeoutMs`. */
-export async function until<T>(what: string, check: () => T | Promise<T>, timeoutMs = 10_000): Promise<NonNullable<T>> {
+export async function until<T>(what: string, check: () => T | Promise<T>, timeoutMs = 10_000): Promise<Exclude<T, false | 0 | '' | null | undefined>> {
   const end = Date.now() + timeoutMs
   for (;;) {
     const value = await check()
-    if (value) return value
+    if (value) return value as Exclude<T, false | 0 | '' | null | undefined>
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
     await delay(20)
   }
+}
+
+/** CPU time (clock ticks, user + system) a process has used so far, from /proc. */
+export function cpuTicks(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  // Fields after the command name, which is in parentheses and may hold spaces.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return Number(fields[11]) + Number(fields[12])
 }

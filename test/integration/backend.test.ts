@@ -6,6 +6,7 @@ import {expect} from 'chai'
 import {submit, waitForEnd} from '../helpers/api.js'
 import {exchange} from '../helpers/backend.js'
 import {PHOTO, readPhoto, sizeOf} from '../helpers/images.js'
+import {workerPids} from '../helpers/processes.js'
 import {serveForSuite, tempDataDir} from '../helpers/serve.js'
 import {encodeFrame, encodeFrameHead, FrameType, PREFIX_BYTES} from '../../src/protocol/frame.js'
 
@@ -25,7 +26,9 @@ describe('server B survives whatever is sent to its port', function () {
     const {frames} = await exchange(served().backend, encodeFrame(FrameType.Job, job, readPhoto(PHOTO.jpeg.file)), {expect: 1})
     expect(frames).to.have.length(1)
     expect(frames[0]!.type).to.equal(FrameType.Result)
-    expect(frames[0]!.header).to.deep.equal({id: 'direct-test', format: 'jpeg', width: 30, height: 20, bytes: frames[0]!.body.length, stored: false})
+    const worker = frames[0]!.header.worker
+    expect(workerPids(served().child.pid!)).to.include(worker)
+    expect(frames[0]!.header).to.deep.equal({id: 'direct-test', format: 'jpeg', width: 30, height: 20, bytes: frames[0]!.body.length, stored: false, worker})
     expect(await sizeOf(frames[0]!.body)).to.include({format: 'jpeg', width: 30, height: 20})
   })
 

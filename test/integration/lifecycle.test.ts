@@ -8,12 +8,12 @@ import {expectError, submit, waitForEnd} from '../helpers/api.js'
 import {exchange} from '../helpers/backend.js'
 import {PHOTO, readPhoto} from '../helpers/images.js'
 import {multipartHead, rawRequest} from '../helpers/raw-http.js'
-import {delay} from '../helpers/processes.js'
-import {serveForSuite, tempDataDir} from '../helpers/serve.js'
+import {delay, until} from '../helpers/processes.js'
+import {serveForSuite, startServe, tempDataDir} from '../helpers/serve.js'
 import {encodeFrame, FrameType} from '../../src/protocol/frame.js'
 
 const filesIn = (dataDir: string): string[] =>
-  ['uploads', 'tasks', 'results'].flatMap((sub) => readdirSync(path.join(dataDir, sub)).map((name) => `${sub}/${name}`))
+  ['uploads', 'results'].flatMap((sub) => readdirSync(path.join(dataDir, sub)).map((name) => `${sub}/${name}`))
 
 describe('finished tasks are forgotten after --result-ttl', function () {
   const dataDir = tempDataDir()
@@ -23,12 +23,36 @@ describe('finished tasks are forgotten after --result-ttl', function () {
     const id = await submit(served().url, {image: readPhoto(PHOTO.jpeg.file), scale: '0.5'})
     expect((await waitForEnd(served().url, id)).status).to.equal('done')
     expect((await fetch(`${served().url}/result/${id}`)).status).to.equal(200)
-    expect(filesIn(dataDir)).to.have.members([`tasks/${id}.json`, `results/${id}.jpg`])
+    expect(filesIn(dataDir)).to.have.members([`results/${id}.jpg`])
     // Expiry is 1 s after the end, and the sweep runs every second: 3 s is past both.
     await delay(3000)
     await expectError(await fetch(`${served().url}/status/${id}`), 404, 'not_found')
     await expectError(await fetch(`${served().url}/result/${id}`), 404, 'not_found')
     expect(filesIn(dataDir)).to.deep.equal([])
+  })
+})
+
+describe('expiry holds across a restart', function () {
+  it('a task that expired while serve was stopped is not revived: 404 at once, its files removed', async () => {
+    const dataDir = tempDataDir()
+    const first = await startServe(['--result-ttl', '2', '--data-dir', dataDir])
+    const expiring = await submit(first.url, {image: readPhoto(PHOTO.jpeg.file), scale: '0.5'})
+    expect((await waitForEnd(first.url, expiring)).status).to.equal('done')
+    expect(await first.stop()).to.equal(0)
+    await delay(2500)
+
+    const second = await startServe(['--result-ttl', '2', '--data-dir', dataDir])
+    try {
+      await expectError(await fetch(`${second.url}/status/${expiring}`), 404, 'not_found')
+      await expectError(await fetch(`${second.url}/result/${expiring}`), 404, 'not_found')
+      // A task finished after the restart is still kept for its full retention.
+      const fresh = await submit(second.url, {image: readPhoto(PHOTO.jpeg.file), scale: '0.5'})
+      expect((await waitForEnd(second.url, fresh)).status).to.equal('done')
+      await until('the expired task\'s files to be removed', () => filesIn(dataDir).every((file) => !file.includes(expiring)))
+      expect(filesIn(dataDir)).to.deep.equal([`results/${fresh}.jpg`])
+    } finally {
+      expect(await second.stop()).to.equal(0)
+    }
   })
 })
 

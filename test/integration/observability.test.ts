@@ -2,14 +2,8 @@ import {expect} from 'chai'
 
 import {metric, submit, waitForEnd} from '../helpers/api.js'
 import {PHOTO, readPhoto, truncatedJpeg} from '../helpers/images.js'
+import {logLines} from '../helpers/logs.js'
 import {serveForSuite} from '../helpers/serve.js'
-
-/** The JSON log lines serve wrote so far. */
-const logLines = (stderr: string): Array<Record<string, unknown>> =>
-  stderr
-    .split('\n')
-    .filter((line) => line.startsWith('{'))
-    .map((line) => JSON.parse(line) as Record<string, unknown>)
 
 describe('observability: JSON logs and GET /metrics', function () {
   const served = serveForSuite(['--log-level', 'info'])

@@ -39,6 +39,11 @@ stdout; logs are JSON lines on stderr. SIGINT/SIGTERM drain and exit 0.`
     'request-timeout': positiveNumber({default: DEFAULTS.requestTimeoutMs / 1000, description: 'seconds a client has to send a whole request, upload included (408 after)'}),
     'keep-alive-timeout': positiveNumber({default: DEFAULTS.keepAliveTimeoutMs / 1000, description: 'seconds an idle keep-alive connection stays open'}),
     'backend-idle-timeout': positiveNumber({default: DEFAULTS.backendIdleMs / 1000, description: 'seconds a server B connection may sit idle between jobs'}),
+    fsync: Flags.boolean({
+      allowNo: true,
+      default: DEFAULTS.fsync,
+      description: 'flush uploads, task records and results to the disk before acknowledging them, so accepted tasks survive a power cut (--no-fsync: survive a crash only)',
+    }),
     'log-level': Flags.option({options: LOG_LEVELS, default: 'info' as LogLevel, description: 'level of the JSON logs on stderr'})(),
   }
 
@@ -66,6 +71,7 @@ stdout; logs are JSON lines on stderr. SIGINT/SIGTERM drain and exit 0.`
       requestTimeoutMs: Math.round(flags['request-timeout'] * 1000),
       keepAliveTimeoutMs: Math.round(flags['keep-alive-timeout'] * 1000),
       backendIdleMs: Math.round(flags['backend-idle-timeout'] * 1000),
+      fsync: flags.fsync,
     }
     const log = createLogger(flags['log-level'])
 

@@ -1,0 +1,46 @@
+/**
+ * `GET /healthz`: 200 `{"status": "ok", "workers": N}` while server B can
+ * take work (the contract's shape, exactly, when all is well); 503 when no
+ * worker can, or the server is stopping. Anything wrong that still lets work
+ * through (workers short after a crash, a crash loop's back-off, a full
+ * disk) is spelled out under `degraded`, for operators and probes.
+ */
+import type {Context} from 'koa'
+
+import type {PoolHealth} from '../backend/pool.js'
+import type {DiskReport} from '../storage/disk-state.js'
+
+export interface HealthSources {
+  workers: () => PoolHealth
+  disk: () => Promise<DiskReport>
+  draining: () => boolean
+}
+
+interface Degraded {
+  workers_wanted?: number
+  respawning?: number
+  respawn_backoff_ms?: number
+  disk?: 'full'
+  disk_free_bytes?: number
+}
+
+export function healthHandler(sources: HealthSources) {
+  return async function health(ctx: Context): Promise<void> {
+    const pool = sources.workers()
+    const disk = await sources.disk()
+    const degraded: Degraded = {}
+    if (pool.live < pool.wanted || pool.backoffMs > 0) {
+      Object.assign(degraded, {workers_wanted: pool.wanted, respawning: pool.respawning, respawn_backoff_ms: pool.backoffMs})
+    }
+    if (disk.full) Object.assign(degraded, {disk: 'full', disk_free_bytes: disk.freeBytes})
+    const extra = Object.keys(degraded).length > 0 ? {degraded} : {}
+
+    if (pool.live > 0 && !sources.draining()) {
+      ctx.body = {status: 'ok', workers: pool.live, ...extra}
+      return
+    }
+    ctx.status = 503
+    const message = sources.draining() ? 'The server is shutting down.' : 'No server B worker can take work.'
+    ctx.body = {status: 'unavailable', workers: pool.live, ...extra, error: {code: 'unavailable', message}}
+  }
+}

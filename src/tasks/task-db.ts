@@ -1,0 +1,110 @@
+/**
+ * The task records: one SQLite database in the data directory (WAL mode).
+ * Only unfinished tasks are read at start (an index holds them), so a
+ * restart costs the same with a hundred or a hundred thousand tasks kept;
+ * finished ones are read when asked for, and an index on their end time
+ * makes expiry a range scan.
+ *
+ * Writes are grouped: every write asked for in the same turn of the event
+ * loop goes into one transaction, committed (and, unless fsync is off,
+ * fsynced) once, so concurrent uploads share one disk flush.
+ */
+import Database from 'better-sqlite3'
+
+export interface StoredTask {
+  id: string
+  /** Epoch ms; null while the task is unfinished. */
+  finishedAt: number | null
+  /** The task as JSON (tasks/task.ts owns its shape). */
+  record: string
+}
+
+type Write = {run: () => void; resolve: () => void; reject: (error: unknown) => void}
+
+export class TaskDb {
+  private readonly db: Database.Database
+  private readonly statements
+  private pending: Write[] = []
+
+  constructor(file: string, fsync: boolean) {
+    this.db = new Database(file)
+    this.db.pragma('journal_mode = WAL')
+    // FULL: each commit is fsynced, so a 202 survives a power cut. NORMAL
+    // (without fsync) still survives any crash of the process.
+    this.db.pragma(`synchronous = ${fsync ? 'FULL' : 'NORMAL'}`)
+    this.db.exec(`
+      CREATE TABLE IF NOT EXISTS tasks (
+        id TEXT PRIMARY KEY,
+        finished_at INTEGER,
+        record TEXT NOT NULL
+      ) WITHOUT ROWID;
+      CREATE INDEX IF NOT EXISTS tasks_unfinished ON tasks (id) WHERE finished_at IS NULL;
+      CREATE INDEX IF NOT EXISTS tasks_by_end ON tasks (finished_at) WHERE finished_at IS NOT NULL;
+    `)
+    this.statements = {
+      put: this.db.prepare<[string, number | null, string]>('INSERT OR REPLACE INTO tasks (id, finished_at, record) VALUES (?, ?, ?)'),
+      get: this.db.prepare<[string], {record: string}>('SELECT record FROM tasks WHERE id = ?'),
+      remove: this.db.prepare<[string]>('DELETE FROM tasks WHERE id = ?'),
+      unfinished: this.db.prepare<[], {record: string}>('SELECT record FROM tasks WHERE finished_at IS NULL ORDER BY id'),
+      endedBefore: this.db.prepare<[number, number], {record: string}>(
+        'SELECT record FROM tasks WHERE finished_at IS NOT NULL AND finished_at < ? ORDER BY finished_at LIMIT ?',
+      ),
+      count: this.db.prepare<[], {n: number}>('SELECT count(*) AS n FROM tasks'),
+    }
+  }
+
+  /** Stores (or replaces) a task; resolves once it is committed. */
+  put(task: StoredTask): Promise<void> {
+    return this.write(() => this.statements.put.run(task.id, task.finishedAt, task.record))
+  }
+
+  remove(id: string): Promise<void> {
+    return this.write(() => this.statements.remove.run(id))
+  }
+
+  get(id: string): string | undefined {
+    return this.statements.get.get(id)?.record
+  }
+
+  /** Every unfinished task's record, oldest first. */
+  unfinished(): string[] {
+    return this.statements.unfinished.all().map((row) => row.record)
+  }
+
+  /** Records of tasks that ended before `time`, oldest end first, at most `limit`. */
+  endedBefore(time: number, limit: number): string[] {
+    return this.statements.endedBefore.all(time, limit).map((row) => row.record)
+  }
+
+  get size(): number {
+    return this.statements.count.get()!.n
+  }
+
+  close(): void {
+    this.flush()
+    this.db.close()
+  }
+
+  private write(run: () => void): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (this.pending.length === 0) setImmediate(() => this.flush())
+      this.pending.push({run, resolve, reject})
+    })
+  }
+
+  /** Commits every write asked for since the last flush in one transaction. */
+  private flush(): void {
+    const batch = this.pending
+    if (batch.length === 0) return
+    this.pending = []
+    try {
+      this.db.transaction(() => {
+        for (const write of batch) write.run()
+      })()
+    } catch (error) {
+      for (const write of batch) write.reject(error)
+      return
+    }
+    for (const write of batch) write.resolve()
+  }
+}
