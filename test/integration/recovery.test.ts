@@ -163,3 +163,41 @@ describe('recovery from a frozen worker among several', function () {
     }
   })
 })
+
+describe('a replacement that cannot listen', function () {
+  it('logs why at error level, backs off (reported in /healthz and /metrics), and recovers once the port is free', async () => {
+    const port = await freePort()
+    const served = await startServe(['-w', '1', '--backend-port', String(port), '--log-level', 'info'])
+    const squatter = net.createServer()
+    try {
+      const [victim] = workerPids(served.child.pid!)
+      process.kill(victim!, 'SIGKILL')
+      // Once the primary closes the port, take it before the replacement does (bounded: 5 s of tries).
+      await until('the port to be ours', () =>
+        new Promise<boolean>((resolve) => {
+          squatter.once('error', () => resolve(false))
+          squatter.listen({host: '127.0.0.1', port}, () => resolve(true))
+        }),
+      5_000)
+      const looping = await until('/healthz to report the crash loop', async () => {
+        const now = await health(served)
+        return (now.body.degraded?.respawn_backoff_ms ?? 0) >= 200 && now
+      })
+      expect(looping.status).to.equal(503)
+      expect(looping.body).to.include({status: 'unavailable', workers: 0})
+      expect(await metric(served.url, 'imgscale_worker_respawn_backoff_seconds')).to.be.at.least(0.2)
+      const failures = logLines(served.stderr()).filter((line) => line['msg'] === 'a server B worker could not listen')
+      expect(failures.length).to.be.at.least(1)
+      expect(failures[0]).to.include({level: 50, address: `127.0.0.1:${port}`, code: 'EADDRINUSE'})
+
+      await new Promise((resolve) => squatter.close(resolve))
+      // The back-off has reached 200 ms or more; it doubles to at most 10 s before the next try.
+      await until('a worker again', async () => (await health(served)).body.workers === 1, 15_000)
+      const id = await submit(served.url, MEDIUM)
+      expect((await waitForEnd(served.url, id)).status).to.equal('done')
+    } finally {
+      if (squatter.listening) squatter.close()
+      expect(await served.stop()).to.equal(0)
+    }
+  })
+})
