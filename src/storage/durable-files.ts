@@ -26,11 +26,13 @@ export async function syncFile(file: string): Promise<void> {
 export class DirSyncer {
   private readonly dirs = new Map<string, {running?: Promise<void>; next?: Promise<void>}>()
 
+  constructor(private readonly fsync: (dir: string) => Promise<void> = fsyncDir) {}
+
   sync(dir: string): Promise<void> {
     const state = this.dirs.get(dir) ?? {}
     this.dirs.set(dir, state)
     if (!state.running) {
-      state.running = fsyncDir(dir).finally(() => {
+      state.running = this.fsync(dir).finally(() => {
         state.running = undefined
       })
       return state.running

@@ -192,7 +192,7 @@ export class TaskStore {
       }
     }
     for (;;) {
-      const batch = this.dir.db.endedBefore(now - this.ttlMs, SWEEP_BATCH).map((raw) => fromRecord(JSON.parse(raw)))
+      const batch = this.dir.db.endedBy(now - this.ttlMs, SWEEP_BATCH).map((raw) => fromRecord(JSON.parse(raw)))
       await Promise.all(batch.map((task) => task && this.dir.db.remove(task.id)))
       for (const task of batch) if (task) this.removeFiles(task)
       removed += batch.length

@@ -1,0 +1,52 @@
+/** The real task layer in this process, on a temporary data directory, for fast in-process tests. */
+import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+
+import {pino} from 'pino'
+
+import type {PoolHealth} from '../../src/backend/pool.js'
+import {Metrics} from '../../src/metrics.js'
+import {DiskState} from '../../src/storage/disk-state.js'
+import {DataDir} from '../../src/tasks/data-dir.js'
+import {TaskStore, type NewTask} from '../../src/tasks/store.js'
+
+export const silent = pino({level: 'silent'})
+
+export function tempDir(): string {
+  return mkdtempSync(path.join(os.tmpdir(), 'imgscale-unit-'))
+}
+
+export const removeDir = (dir: string): void => rmSync(dir, {recursive: true, force: true})
+
+export function metrics(): Metrics {
+  const workers = (): PoolHealth => ({live: 1, wanted: 1, respawning: 0, backoffMs: 0})
+  return new Metrics({queued: () => 0, inflight: () => 0, workers, diskFull: () => false})
+}
+
+export interface Opened {
+  dir: DataDir
+  store: TaskStore
+  disk: DiskState
+  close(): Promise<void>
+}
+
+/** Opens the data directory and a store on it, as `serve` does at start. */
+export async function openStore(root: string, ttlMs = 60_000): Promise<Opened> {
+  const dir = await DataDir.open(root, true, silent)
+  const disk = new DiskState(root, 1024)
+  const store = new TaskStore(dir, disk, ttlMs, metrics(), silent)
+  return {dir, store, disk, close: () => dir.close()}
+}
+
+/** An upload as the multipart parser leaves it: a file in the spool, and what the probe said. */
+export function spooled(dir: DataDir, name = `upload-${Math.random().toString(36).slice(2)}`): NewTask {
+  const spooledPath = path.join(dir.spool, name)
+  writeFileSync(spooledPath, Buffer.from('image bytes'))
+  return {
+    scaleFactor: 0.5,
+    input: {format: 'jpeg', width: 600, height: 450, frames: 1, bytes: 11},
+    plan: {format: 'jpeg', width: 300, height: 225, frames: 1},
+    spooledPath,
+  }
+}

@@ -1,0 +1,77 @@
+import path from 'node:path'
+
+import Database from 'better-sqlite3'
+import {expect} from 'chai'
+
+import {isDiskFull} from '../../src/storage/durable-files.js'
+import {TaskDb} from '../../src/tasks/task-db.js'
+import {removeDir, tempDir} from '../helpers/in-process.js'
+import {fill, mountTmpfs, unfill, unmountTmpfs} from '../helpers/tmpfs.js'
+
+const row = (i: number, finishedAt: number | null = null) => ({id: `T${String(i).padStart(5, '0')}`, finishedAt, record: JSON.stringify({i})})
+
+/** Frames in the write-ahead log: each commit appends at least one. */
+function walFrames(file: string): number {
+  const reader = new Database(file)
+  try {
+    return (reader.pragma('wal_checkpoint(PASSIVE)') as Array<{log: number}>)[0]!.log
+  } finally {
+    reader.close()
+  }
+}
+
+describe('TaskDb: task records in SQLite', () => {
+  let dir: string
+  let db: TaskDb
+  beforeEach(() => {
+    dir = tempDir()
+    db = new TaskDb(path.join(dir, 'tasks.db'), true)
+  })
+  afterEach(() => {
+    db.close()
+    removeDir(dir)
+  })
+
+  it('puts asked for in one turn of the event loop are one transaction (group commit)', async () => {
+    const file = path.join(dir, 'tasks.db')
+    const before = walFrames(file)
+    await Promise.all(Array.from({length: 200}, (_, i) => db.put(row(i))))
+    const grouped = walFrames(file) - before
+    for (let i = 200; i < 220; i++) await db.put(row(i))
+    const oneByOne = walFrames(file) - before - grouped
+    expect(db.size).to.equal(220)
+    // 20 commits one after another write at least 20 frames; 200 puts together, a handful.
+    expect(oneByOne).to.be.at.least(20)
+    expect(grouped).to.be.below(oneByOne)
+  })
+
+  it('reads unfinished tasks oldest first, and ended ones by end time up to a limit', async () => {
+    await Promise.all([db.put(row(3)), db.put(row(1)), db.put(row(2, 500)), db.put(row(4, 100)), db.put(row(5, 900))])
+    expect(db.unfinished().map((raw) => JSON.parse(raw).i)).to.deep.equal([1, 3])
+    expect(db.endedBy(500, 10).map((raw) => JSON.parse(raw).i)).to.deep.equal([4, 2])
+    expect(db.endedBy(1_000, 2).map((raw) => JSON.parse(raw).i)).to.deep.equal([4, 2])
+    await db.remove('T00004')
+    expect(db.get('T00004')).to.equal(undefined)
+    expect(JSON.parse(db.get('T00005')!)).to.deep.equal({i: 5})
+  })
+})
+
+describe('TaskDb on a full disk (tmpfs)', () => {
+  it('rejects the writes with a disk-full error, keeps what it had, and works again once there is room', async () => {
+    const mount = mountTmpfs(1024 * 1024)
+    const db = new TaskDb(path.join(mount, 'tasks.db'), true)
+    try {
+      await db.put(row(1))
+      fill(path.join(mount, 'filler'))
+      const results = await Promise.allSettled(Array.from({length: 50}, (_, i) => db.put({...row(100 + i), record: 'x'.repeat(4000)})))
+      expect(results.every((result) => result.status === 'rejected' && isDiskFull(result.reason))).to.equal(true)
+      expect(JSON.parse(db.get('T00001')!)).to.deep.equal({i: 1})
+      unfill(path.join(mount, 'filler'))
+      await db.put(row(2))
+      expect(db.size).to.equal(2)
+    } finally {
+      db.close()
+      unmountTmpfs(mount)
+    }
+  })
+})
