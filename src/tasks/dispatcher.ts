@@ -36,8 +36,8 @@ export class Dispatcher {
 
   constructor(
     private readonly store: TaskStore,
-    private readonly backend: BackendClient,
-    private readonly workers: WorkerPool,
+    private readonly backend: Pick<BackendClient, 'run'>,
+    private readonly workers: Pick<WorkerPool, 'whenLive' | 'replaceIfStuck'>,
     /** The secret that makes workers save results to disk themselves. */
     private readonly token: string,
     private readonly limits: DispatchLimits,

@@ -1,0 +1,123 @@
+/**
+ * The dispatcher in-process: the real store on a temporary data directory,
+ * and a server B stand-in whose answers the test decides, so the in-flight
+ * bound, the queue limit and the retry rules can be driven exactly.
+ */
+import {expect} from 'chai'
+
+import {ImgscaleError} from '../../src/errors.js'
+import type {JobHeader, ResultHeader} from '../../src/protocol/messages.js'
+import {Dispatcher} from '../../src/tasks/dispatcher.js'
+import {metrics, openStore, removeDir, silent, spooled, tempDir, type Opened} from '../helpers/in-process.js'
+import {until} from '../helpers/processes.js'
+
+interface Call {
+  job: JobHeader
+  answer(result: ResultHeader | ImgscaleError): void
+}
+
+class FakeBackend {
+  readonly calls: Call[] = []
+  readonly stuck: string[] = []
+  run(job: JobHeader): Promise<ResultHeader> {
+    return new Promise((resolve, reject) => {
+      this.calls.push({job, answer: (result) => (result instanceof ImgscaleError ? reject(result) : resolve(result))})
+    })
+  }
+  whenLive(): Promise<void> {
+    return Promise.resolve()
+  }
+  replaceIfStuck(id: string): void {
+    this.stuck.push(id)
+  }
+}
+
+const ok = (id: string): ResultHeader => ({id, format: 'jpeg', width: 300, height: 225, bytes: 10, stored: true})
+
+describe('Dispatcher', () => {
+  let root: string
+  let opened: Opened
+  let backend: FakeBackend
+  let dispatcher: Dispatcher
+  beforeEach(async () => {
+    root = tempDir()
+    opened = await openStore(root)
+    backend = new FakeBackend()
+    dispatcher = new Dispatcher(opened.store, backend, backend, 'token', {maxInflight: 2, maxQueue: 2, taskTimeoutMs: 1_000}, metrics(), silent)
+  })
+  afterEach(async () => {
+    await opened.close()
+    removeDir(root)
+  })
+
+  const submit = () => dispatcher.submit(spooled(opened.dir))
+
+  it('runs at most maxInflight tasks at once, the rest in arrival order as slots free up', async () => {
+    const tasks = [await submit(), await submit(), await submit()]
+    expect(backend.calls.map((call) => call.job.id)).to.deep.equal([tasks[0]!.id, tasks[1]!.id])
+    expect(dispatcher.queued).to.equal(1)
+    expect(backend.calls[0]!.job).to.deep.include({token: 'token', width: 300, height: 225, format: 'jpeg'})
+    backend.calls[1]!.answer(ok(tasks[1]!.id))
+    await until('the third task to be sent', () => backend.calls.length === 3)
+    expect(backend.calls[2]!.job.id).to.equal(tasks[2]!.id)
+    expect(opened.store.get(tasks[1]!.id)?.status).to.equal('done')
+    expect(tasks[0]!.status).to.equal('processing')
+  })
+
+  it('refuses with busy (and Retry-After) once the slots and the queue are full', async () => {
+    for (let i = 0; i < 4; i++) await submit()
+    const error = (await submit().catch((thrown: unknown) => thrown)) as ImgscaleError
+    expect(error.code).to.equal('busy')
+    expect(error.retryAfter).to.equal(1)
+    expect(() => dispatcher.checkRoom()).to.throw(ImgscaleError)
+  })
+
+  it('sends a task again when its worker dies, and ends it done when a later attempt succeeds', async () => {
+    const task = await submit()
+    backend.calls[0]!.answer(new ImgscaleError('worker_failed', 'gone'))
+    await until('the retry', () => backend.calls.length === 2, 2_000)
+    backend.calls[1]!.answer(ok(task.id))
+    await until('the end', () => task.status === 'done')
+  })
+
+  it('fails a task with worker_failed after three deaths in a row', async () => {
+    const task = await submit()
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      await until(`attempt ${attempt}`, () => backend.calls.length === attempt, 2_000)
+      backend.calls[attempt - 1]!.answer(new ImgscaleError('worker_failed', 'gone'))
+    }
+    await until('the end', () => task.status === 'failed', 2_000)
+    expect(task.error?.code).to.equal('worker_failed')
+    expect(task.error?.message).to.contain('3 times')
+    expect(backend.calls).to.have.length(3)
+  })
+
+  it('does not retry what the image itself caused, and asks for a stuck worker to be replaced on timeout', async () => {
+    const corrupt = await submit()
+    const slow = await submit()
+    backend.calls[0]!.answer(new ImgscaleError('corrupt_image', 'bad'))
+    backend.calls[1]!.answer(new ImgscaleError('timeout', 'slow'))
+    await until('both to end', () => corrupt.status === 'failed' && slow.status === 'failed')
+    expect([corrupt.error?.code, slow.error?.code]).to.deep.equal(['corrupt_image', 'timeout'])
+    expect(backend.calls).to.have.length(2)
+    expect(backend.stuck).to.deep.equal([slow.id])
+  })
+
+  it('paused: sends nothing more; settled waits for the tasks in flight; abandoned ones are left for the next start', async () => {
+    const tasks = [await submit(), await submit(), await submit()]
+    dispatcher.pause()
+    let settled = false
+    const settling = dispatcher.settled().then(() => (settled = true))
+    backend.calls[0]!.answer(ok(tasks[0]!.id))
+    await until('the first to end', () => tasks[0]!.status === 'done')
+    expect(settled).to.equal(false)
+    dispatcher.abandon()
+    backend.calls[1]!.answer(new ImgscaleError('worker_failed', 'stopped'))
+    await settling
+    expect(backend.calls).to.have.length(2)
+    // Neither the abandoned task nor the queued one is failed: both run again at the next start.
+    await opened.close()
+    opened = await openStore(root)
+    expect((await opened.store.recover()).map((task) => task.id)).to.deep.equal([tasks[1]!.id, tasks[2]!.id])
+  })
+})
