@@ -6,7 +6,7 @@
  * process with the same parallelism: the limit. Prints a table (or JSON with
  * --json); asserts nothing.
  *
- *   npm run bench -- [--tasks 300] [--concurrency 8] [--runs 3] [--workers N] [--json]
+ *   npm run bench -- [--tasks 300] [--concurrency 8] [--runs 3] [--workers N] [--serve '--no-fsync'] [--json]
  */
 import {writeFileSync} from 'node:fs'
 import os from 'node:os'
@@ -17,7 +17,7 @@ import {DEFAULTS} from '../src/config.js'
 import {configureSharp} from '../src/image/sharp-setup.js'
 import {workerPids} from '../test/helpers/processes.js'
 import {startServe} from '../test/helpers/serve.js'
-import {request} from './lib/http-client.js'
+import {closeIdleConnections, request} from './lib/http-client.js'
 import {cpuMs, peaks} from './lib/proc.js'
 import {drive, median, percentile} from './lib/stats.js'
 import {loadWorkloads, SCALE, type BenchImage, type Workload} from './lib/workloads.js'
@@ -28,6 +28,8 @@ const {values: args} = parseArgs({
     concurrency: {type: 'string', default: '8'},
     runs: {type: 'string', default: '3'},
     workers: {type: 'string', default: String(os.availableParallelism())},
+    /** More flags for serve, space-separated: to measure one setting against another. */
+    serve: {type: 'string', default: ''},
     json: {type: 'boolean', default: false},
   },
 })
@@ -77,7 +79,7 @@ const COLUMNS: Array<[string, (row: Row) => string]> = [
 
 configureSharp()
 const workloads = await loadWorkloads()
-const served = await startServe(['-w', String(WORKERS), '--max-queue', String(TASKS + SATURATING)])
+const served = await startServe(['-w', String(WORKERS), '--max-queue', String(TASKS + SATURATING), ...args.serve.split(' ').filter(Boolean)])
 const primary = served.child.pid!
 const runs: Row[][] = []
 try {
@@ -101,11 +103,11 @@ try {
 }
 
 const result = runs[0]!.map((_, i) => medianRow(runs.map((rows) => rows[i]!)))
-const meta = {date: new Date().toISOString(), cpus: os.availableParallelism(), node: process.version, workers: WORKERS, tasks: TASKS, runs: RUNS, scale: SCALE}
+const meta = {date: new Date().toISOString(), cpus: os.availableParallelism(), node: process.version, workers: WORKERS, tasks: TASKS, runs: RUNS, scale: SCALE, serve: args.serve}
 if (args.json) {
   console.log(JSON.stringify({...meta, rows: result, everyRun: runs}))
 } else {
-  console.log(`imgscale vs sharp alone: ${TASKS} tasks per row, median of ${RUNS} run(s), ${WORKERS} workers, ${meta.cpus} CPUs, ${meta.node}, ${meta.date}`)
+  console.log(`imgscale vs sharp alone: ${TASKS} tasks per row, median of ${RUNS} run(s), ${WORKERS} workers, ${meta.cpus} CPUs, ${meta.node}, ${meta.date}${args.serve ? `, serve ${args.serve}` : ""}`)
   console.log(table(result))
 }
 
@@ -113,6 +115,7 @@ async function measure(workload: Workload, concurrency: number): Promise<Row> {
   const pick = (i: number): BenchImage => workload.images[i % workload.images.length]!
   resetPeaks()
   const workers = workerPids(primary)
+  closeIdleConnections()
   const cpuBefore = {primary: cpuMs(primary), workers: sum(workers.map(cpuMs)), client: clientCpuMs()}
   const imgscale = await drive(TASKS, concurrency, (i) => viaImgscale(served.url, pick(i)))
   const memory = peaks(primary)

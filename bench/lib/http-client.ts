@@ -9,6 +9,16 @@ import http from 'node:http'
 
 const agent = new http.Agent({keepAlive: true, maxSockets: 256})
 
+/**
+ * Closes the idle keep-alive connections. Called after this process has been
+ * busy elsewhere for seconds: a connection idle for about the server's
+ * keep-alive timeout may be closed by the server just as a request goes out
+ * on it ("socket hang up").
+ */
+export function closeIdleConnections(): void {
+  agent.destroy()
+}
+
 export interface Answer {
   status: number
   body: Buffer

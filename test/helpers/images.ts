@@ -81,3 +81,17 @@ export async function sizeOf(image: Buffer): Promise<{format?: string; width?: n
 
 /** An upload that keeps a worker busy for seconds (a 3840x2160 photo to GIF at scale 1): for tests that act mid-task. */
 export const SLOW = {image: readPhoto(photo('gain-map.jpg')), scale: '1', format: 'gif'}
+
+/**
+ * Mean absolute difference per channel (0-255) between two images of the same
+ * size, decoded to raw RGB: a few units for the same picture re-encoded,
+ * tens for a different one (rotated the other way, stretched, mirrored).
+ */
+export async function meanAbsDiff(a: Buffer, b: Buffer): Promise<number> {
+  const raw = (image: Buffer) => sharp(image).removeAlpha().toColourspace('srgb').raw().toBuffer({resolveWithObject: true})
+  const [x, y] = await Promise.all([raw(a), raw(b)])
+  if (x.info.width !== y.info.width || x.info.height !== y.info.height) throw new Error(`sizes differ: ${x.info.width}x${x.info.height} and ${y.info.width}x${y.info.height}`)
+  let sum = 0
+  for (let i = 0; i < x.data.length; i++) sum += Math.abs(x.data[i]! - y.data[i]!)
+  return sum / x.data.length
+}

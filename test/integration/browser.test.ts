@@ -8,11 +8,20 @@ import {fileURLToPath} from 'node:url'
 import {expect} from 'chai'
 import {chromium, type Browser, type Page} from 'playwright-core'
 
-import {PHOTO} from '../helpers/images.js'
+import {submit} from '../helpers/api.js'
+import {photo, PHOTO, SLOW} from '../helpers/images.js'
 import {serveForSuite} from '../helpers/serve.js'
 
 const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium'
 const SCREENSHOT = fileURLToPath(new URL('../../docs/screenshot.jpg', import.meta.url))
+
+function launch(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  })
+}
 
 describe('the browser page (GET /)', function () {
   const served = serveForSuite()
@@ -21,11 +30,7 @@ describe('the browser page (GET /)', function () {
   let problems: string[]
 
   before(async () => {
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    })
+    browser = await launch()
   })
   after(async () => {
     await browser?.close()
@@ -123,5 +128,44 @@ describe('the browser page (GET /)', function () {
   it('fits a phone-sized screen without sideways scrolling', async () => {
     await page.setViewportSize({width: 360, height: 740})
     expect(await page.evaluate<number>('document.documentElement.scrollWidth')).to.be.at.most(360)
+  })
+})
+
+describe('the browser page with a busy server', function () {
+  // One worker, one task at a time: the page's task waits its turn behind another.
+  const served = serveForSuite(['-w', '1', '--inflight-per-worker', '1'])
+  let browser: Browser
+  before(async () => {
+    browser = await launch()
+  })
+  after(async () => {
+    await browser?.close()
+  })
+
+  it('sends the chosen output format, and updates the live status while it waits: queued, processing, then done', async () => {
+    const page = await browser.newPage()
+    try {
+      await page.goto(served().url)
+      // Every text the status line shows, in order.
+      await page.evaluate(`(() => {
+        window.seen = []
+        new MutationObserver(() => window.seen.push(document.getElementById('status').textContent)).observe(document.getElementById('status'), {childList: true, characterData: true, subtree: true})
+      })()`)
+      await submit(served().url, SLOW)
+      await page.setInputFiles('#image', photo('gain-map.jpg'))
+      await page.fill('#scale', '1')
+      await page.selectOption('#format', 'gif')
+      await page.click('#submit')
+      await page.waitForSelector('#compare:not([hidden])', {timeout: 60_000})
+
+      expect(await page.textContent('#result-size')).to.match(/^3840×2160 px, .*, gif$/)
+      const seen = (await page.evaluate('window.seen')) as string[]
+      const at = (status: string): number => seen.findIndex((text) => new RegExp(`^Task [0-9A-Z]{26}: ${status}…$`).test(text))
+      expect(at('queued'), seen.join(' | ')).to.be.at.least(0)
+      expect(at('processing'), seen.join(' | ')).to.be.above(at('queued'))
+      expect(seen.at(-1)).to.match(/^Done: 3840×2160 → 3840×2160/)
+    } finally {
+      await page.close()
+    }
   })
 })

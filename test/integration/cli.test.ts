@@ -201,6 +201,9 @@ describe('submit in batch: many files, one folder of results', function () {
     // stderr is not a terminal here: plain progress lines, then the summary sentence.
     expect(stderr.trim().split('\n')).to.have.length(5)
     expect(stderr).to.match(/^imgscale: 4\/4 /m)
+    const rates = [...stderr.matchAll(/\((\d+\.\d) files\/s, ETA \d+ s\)/g)].map((match) => Number(match[1]))
+    expect(rates).to.have.length(4)
+    expect(rates.every((rate) => rate > 0), stderr).to.equal(true)
     expect(stderr).to.contain('imgscale: 1 of 4 files failed.')
   })
 
@@ -224,9 +227,14 @@ describe('submit in batch: many files, one folder of results', function () {
     const out = path.join(dir, 'out-tty') + '/'
     const files = ['a.jpg', 'b.png', 'c.webp'].map((name) => path.join(inputs, name))
     // On a terminal stdout and stderr are one screen: `script` hands back both, as the user sees them.
+    const started = Date.now()
     const {code, stdout: screen} = await runCliOnTerminal(['submit', ...files, '0.5', '--wait', '-o', out, ...url()])
+    const seconds = (Date.now() - started) / 1000
     expect(code, screen).to.equal(0)
-    expect(screen).to.match(/ 3\/3 files \| \d+\.\d files\/s \| ETA \S+ \| 0 failed/)
+    const bar = / 3\/3 files \| (\d+\.\d) files\/s \| ETA \S+ \| 0 failed/.exec(screen)
+    expect(bar, screen).to.not.equal(null)
+    // Files per second: 3 files in at most the command's whole run time, so at least 3 / that.
+    expect(Number(bar![1])).to.be.at.least(Math.floor((3 / seconds) * 10) / 10).and.above(0)
     for (const file of files) {
       expect(screen).to.contain(`${file}\t`)
       expect(screen).to.contain(`\tdone\t${path.join(out, path.basename(file))}`)

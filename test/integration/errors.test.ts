@@ -192,6 +192,15 @@ describe('limits set by flags', function () {
     await expectError(await upload(served().url, {image: Buffer.alloc(1024 * 1024 + 1, 1), scale: '0.5'}), 413, 'payload_too_large')
   })
 
+  it('--max-upload-mb: 413 from the declared Content-Length alone, before any of the body is read', async () => {
+    // 5 MiB declared against a 1 MiB limit; only the first bytes are sent. Without the early check the
+    // server would wait for the rest (up to --request-timeout, 120 s) and this would time out.
+    const head = `--b\r\nContent-Disposition: form-data; name="image"; filename="big.jpg"\r\n\r\n`
+    const response = await rawRequest(served().url, `${multipartHead('b')}Content-Length: ${5 * 1024 * 1024}\r\n\r\n${head}partial`, 5_000)
+    expect(response.status).to.equal(413)
+    expect(JSON.parse(response.body).error.code).to.equal('payload_too_large')
+  })
+
   it('--max-upload-mb: 413 for a chunked upload that grows past the limit, without reading it all', async () => {
     const boundary = 'b0undary'
     const head = `--${boundary}\r\nContent-Disposition: form-data; name="image"; filename="big.jpg"\r\nContent-Type: image/jpeg\r\n\r\n`

@@ -115,6 +115,7 @@ for (const fixedPort of [false, true]) {
         })
         expect(now.status).to.equal(200)
         expect(now.body.degraded).to.include({workers_wanted: 2})
+        expect(await metric(served.url, 'imgscale_workers_live')).to.equal(1)
         backoffs.push(now.body.degraded!.respawn_backoff_ms!)
       }
       // Each death within 10 s of the previous one doubles the wait before the next fork (100 ms at least).

@@ -1,9 +1,10 @@
 import http from 'node:http'
 
 import {expect} from 'chai'
+import sharp from 'sharp'
 
 import {expectError, submit, upload, waitForEnd, type StatusDoc} from '../helpers/api.js'
-import {animation, convert, PHOTO, readPhoto, rotatedJpeg, sizeOf, SLOW} from '../helpers/images.js'
+import {animation, convert, meanAbsDiff, PHOTO, readPhoto, rotatedJpeg, sizeOf, SLOW} from '../helpers/images.js'
 import {serveForSuite} from '../helpers/serve.js'
 
 const ULID = /^[0-7][0-9A-HJKMNP-TV-Z]{25}$/
@@ -79,8 +80,16 @@ describe('round trips through serve (real workers, real sharp)', function () {
     expect(status.input).to.include({width: 450, height: 600})
     expect(status.output).to.include({width: 225, height: 300})
     // The rotation is in the pixels now; no tag is left to rotate it twice.
-    const {orientation} = await import('sharp').then((m) => m.default(result).metadata())
+    const {orientation} = await sharp(result).metadata()
     expect(orientation ?? 1).to.equal(1)
+    // And it is the right rotation: the pixels match the photo turned 90° clockwise, not stretched or turned the other way.
+    const turned = await sharp(PHOTO.jpeg.file).rotate(90).resize(225, 300, {fit: 'fill'}).png().toBuffer()
+    const stretched = await sharp(PHOTO.jpeg.file).resize(225, 300, {fit: 'fill'}).png().toBuffer()
+    const wrongWay = await sharp(PHOTO.jpeg.file).rotate(270).resize(225, 300, {fit: 'fill'}).png().toBuffer()
+    const difference = await meanAbsDiff(result, turned)
+    expect(difference).to.be.below(6)
+    expect(await meanAbsDiff(result, stretched)).to.be.above(difference * 4)
+    expect(await meanAbsDiff(result, wrongWay)).to.be.above(difference * 4)
   })
 
   for (const format of ['gif', 'webp'] as const) {

@@ -48,6 +48,7 @@ form.addEventListener('submit', async (event) => {
     if ($('format').value) body.append('format', $('format').value)
     say('Uploading…')
     const accepted = await call(fetch('/upload', {method: 'POST', body}))
+    say(`Task ${accepted.task_id}: ${accepted.status}…`)
     const task = await waitForEnd(accepted.task_id)
     if (task.status === 'failed') return fail(task.error.message, task.error.code)
     show(file, task)
@@ -58,9 +59,12 @@ form.addEventListener('submit', async (event) => {
   }
 })
 
+/** Long polls short enough that a task waiting its turn shows when it starts. */
+const POLL_WAIT_SECONDS = 2
+
 async function waitForEnd(id) {
   for (;;) {
-    const task = await call(fetch(`/status/${id}?wait=10`))
+    const task = await call(fetch(`/status/${id}?wait=${POLL_WAIT_SECONDS}`))
     say(`Task ${id}: ${task.status}…`)
     if (task.status === 'done' || task.status === 'failed') return task
   }
