@@ -183,23 +183,24 @@ export class TaskStore {
   }
 
   private async sweepOnce(now: number): Promise<number> {
-    let removed = 0
-    for (const task of this.live.values()) {
-      if (this.expired(task, now)) {
-        this.live.delete(task.id)
-        this.removeFiles(task)
-        removed++
-      }
-    }
+    // Finished tasks whose final record could not be written live in memory; their queued record goes too.
+    const unwritten = [...this.live.values()].filter((task) => this.expired(task, now))
+    for (const task of unwritten) this.live.delete(task.id)
+    let removed = await this.forget(unwritten.map((task) => ({id: task.id, task})))
     for (;;) {
-      const batch = this.dir.db.endedBy(now - this.ttlMs, SWEEP_BATCH).map((raw) => fromRecord(JSON.parse(raw)))
-      await Promise.all(batch.map((task) => task && this.dir.db.remove(task.id)))
-      for (const task of batch) if (task) this.removeFiles(task)
-      removed += batch.length
+      const batch = this.dir.db.endedBy(now - this.ttlMs, SWEEP_BATCH)
+      removed += await this.forget(batch.map(({id, record}) => ({id, task: fromRecord(JSON.parse(record))})))
       if (batch.length < SWEEP_BATCH) break
     }
     if (removed > 0) this.log.info({removed}, 'expired tasks removed')
     return removed
+  }
+
+  /** Deletes the records, then the files of those that can be read. */
+  private async forget(expired: Array<{id: string; task: Task | undefined}>): Promise<number> {
+    await Promise.all(expired.map(({id}) => this.dir.db.remove(id)))
+    for (const {task} of expired) if (task) this.removeFiles(task)
+    return expired.length
   }
 
   private removeFiles(task: Task): void {

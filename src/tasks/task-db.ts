@@ -46,8 +46,8 @@ export class TaskDb {
       get: this.db.prepare<[string], {record: string}>('SELECT record FROM tasks WHERE id = ?'),
       remove: this.db.prepare<[string]>('DELETE FROM tasks WHERE id = ?'),
       unfinished: this.db.prepare<[], {record: string}>('SELECT record FROM tasks WHERE finished_at IS NULL ORDER BY id'),
-      endedBy: this.db.prepare<[number, number], {record: string}>(
-        'SELECT record FROM tasks WHERE finished_at IS NOT NULL AND finished_at <= ? ORDER BY finished_at LIMIT ?',
+      endedBy: this.db.prepare<[number, number], {id: string; record: string}>(
+        'SELECT id, record FROM tasks WHERE finished_at IS NOT NULL AND finished_at <= ? ORDER BY finished_at LIMIT ?',
       ),
       count: this.db.prepare<[], {n: number}>('SELECT count(*) AS n FROM tasks'),
     }
@@ -71,9 +71,9 @@ export class TaskDb {
     return this.statements.unfinished.all().map((row) => row.record)
   }
 
-  /** Records of tasks that ended at or before `time`, oldest end first, at most `limit`. */
-  endedBy(time: number, limit: number): string[] {
-    return this.statements.endedBy.all(time, limit).map((row) => row.record)
+  /** Tasks that ended at or before `time`, oldest end first, at most `limit`. */
+  endedBy(time: number, limit: number): Array<{id: string; record: string}> {
+    return this.statements.endedBy.all(time, limit)
   }
 
   get size(): number {

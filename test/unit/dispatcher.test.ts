@@ -13,7 +13,7 @@ import {until} from '../helpers/processes.js'
 
 interface Call {
   job: JobHeader
-  answer(result: ResultHeader | ImgscaleError): void
+  answer(result: ResultHeader | Error): void
 }
 
 class FakeBackend {
@@ -21,7 +21,7 @@ class FakeBackend {
   readonly stuck: string[] = []
   run(job: JobHeader): Promise<ResultHeader> {
     return new Promise((resolve, reject) => {
-      this.calls.push({job, answer: (result) => (result instanceof ImgscaleError ? reject(result) : resolve(result))})
+      this.calls.push({job, answer: (result) => (result instanceof Error ? reject(result) : resolve(result))})
     })
   }
   whenLive(): Promise<void> {
@@ -70,6 +70,34 @@ describe('Dispatcher', () => {
     expect(error.code).to.equal('busy')
     expect(error.retryAfter).to.equal(1)
     expect(() => dispatcher.checkRoom()).to.throw(ImgscaleError)
+  })
+
+  it('counts uploads still being stored against the queue: two at once for the last place, one is refused', async () => {
+    await submit()
+    await submit()
+    const results = await Promise.allSettled([submit(), submit(), submit()])
+    expect(results.map((result) => result.status)).to.deep.equal(['fulfilled', 'fulfilled', 'rejected'])
+  })
+
+  it('with a free slot, takes a task even when no queue is allowed', async () => {
+    const noQueue = new Dispatcher(opened.store, backend, backend, 'token', {maxInflight: 1, maxQueue: 0, taskTimeoutMs: 1_000}, metrics(), silent)
+    await noQueue.submit(spooled(opened.dir))
+    const error = (await noQueue.submit(spooled(opened.dir)).catch((thrown: unknown) => thrown)) as ImgscaleError
+    expect(error.code).to.equal('busy')
+  })
+
+  it('settled answers at once when nothing is in flight', async () => {
+    let settled = false
+    await dispatcher.settled().then(() => (settled = true))
+    expect(settled).to.equal(true)
+  })
+
+  it('an unexpected error from server B fails the task as internal, without a retry', async () => {
+    const task = await submit()
+    backend.calls[0]!.answer(new Error('bug'))
+    await until('the end', () => task.status === 'failed')
+    expect(task.error).to.deep.equal({code: 'internal', message: 'The task failed unexpectedly.'})
+    expect(backend.calls).to.have.length(1)
   })
 
   it('sends a task again when its worker dies, and ends it done when a later attempt succeeds', async () => {

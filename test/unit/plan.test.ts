@@ -41,3 +41,43 @@ describe('resize planning', () => {
     })
   }
 })
+
+describe('resize planning at the limits', () => {
+  const LIMITS = {maxInputPixels: 1_000_000, maxOutputPixels: 2_000_000, maxFrames: 4}
+  const gif = (width: number, height: number, frames: number): ImageInfo => ({format: 'gif', width, height, frames, bytes: 1})
+  const refusal = (run: () => unknown): string => {
+    try {
+      run()
+    } catch (error) {
+      expect(error).to.be.instanceOf(ImgscaleError).with.property('code', 'image_too_large')
+      return (error as Error).message
+    }
+    throw new Error('not refused')
+  }
+
+  it('takes exactly the limits, and refuses one past them, with a message that gives both figures', () => {
+    expect(planResize(gif(500, 500, 4), 1, undefined, LIMITS).frames).to.equal(4)
+    expect(refusal(() => planResize(gif(10, 10, 5), 1, undefined, LIMITS))).to.equal('The image has 5 frames; the limit is 4.')
+    expect(planResize(gif(1000, 1000, 1), 1, undefined, LIMITS)).to.include({width: 1000, height: 1000})
+    expect(refusal(() => planResize(gif(1000, 1001, 1), 1, undefined, LIMITS))).to.equal('The image has 1 MP; the input limit is 1 MP.')
+    expect(refusal(() => planResize(gif(600, 500, 4), 1, undefined, LIMITS))).to.equal('The image has 1.2 MP over 4 frames; the input limit is 1 MP.')
+  })
+
+  it('counts every output frame against the output limit, and names them', () => {
+    // 250x250 x 4 frames at 2: 500x500 x 4 = 1 MP, fine; at 2.83 it is 2 MP and over.
+    expect(planResize(gif(250, 250, 4), 2, undefined, LIMITS)).to.deep.equal({format: 'gif', width: 500, height: 500, frames: 4})
+    expect(refusal(() => planResize(gif(250, 250, 4), 2.9, undefined, LIMITS))).to.equal(
+      'The output would be 725x725 x 4 frames (2.1 MP); the output limit is 2 MP.',
+    )
+    expect(planResize(gif(250, 250, 4), 2.9, 'png', LIMITS).frames).to.equal(1)
+  })
+
+  it('allows the largest side a format can hold, and refuses one pixel more on either side', () => {
+    const wide = {maxInputPixels: 1e9, maxOutputPixels: 1e9, maxFrames: 1}
+    expect(planResize(jpeg(16_383, 10), 1, 'webp', wide)).to.include({width: 16_383})
+    expect(refusal(() => planResize(jpeg(16_384, 10), 1, 'webp', wide))).to.equal(
+      'The output would be 16384x10, but webp images can be at most 16383 pixels on a side.',
+    )
+    expect(refusal(() => planResize(jpeg(10, 16_384), 1, 'webp', wide))).to.contain('16383 pixels on a side')
+  })
+})

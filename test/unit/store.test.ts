@@ -94,6 +94,13 @@ describe('TaskStore on a data directory', () => {
     expect(readdirSync(dir.resultsDir)).to.deep.equal([])
   })
 
+  it('the sweep removes a record it cannot read too, so it cannot stall the sweeps after it', async () => {
+    const {store, dir} = await reopen(1)
+    await dir.db.put({id: '01JD3Z6Q2W5N8R4T7Y9B1C3E5K', finishedAt: 5, record: '{"version": 99}'})
+    expect(await store.sweep(Date.now())).to.equal(1)
+    expect(dir.db.size).to.equal(0)
+  })
+
   it('the sweep works through more expired tasks than one batch', async () => {
     const {store, dir} = await reopen(1)
     const tasks = await Promise.all(Array.from({length: 1_203}, () => store.accept(spooled(dir))))
@@ -123,6 +130,39 @@ describe('TaskStore on a data directory', () => {
     expect(readdirSync(opened.dir.uploadsDir)).to.deep.equal([kept.id])
     expect(readdirSync(opened.dir.resultsDir)).to.deep.equal([`${done.id}.jpg`])
     expect(readdirSync(opened.dir.spool)).to.deep.equal([])
+  })
+
+  it('an upload that cannot be moved in for another reason than space is an internal error, and the disk is not called full', async () => {
+    const params = {...spooled(opened.dir), spooledPath: path.join(opened.dir.spool, 'never-written')}
+    const error = (await opened.store.accept(params).catch((thrown: unknown) => thrown)) as ImgscaleError
+    expect(error).to.include({code: 'internal', status: 500})
+    expect(opened.disk.isFull).to.equal(false)
+  })
+
+  it('a record it cannot read is skipped at the restart; the others run', async () => {
+    const task = await opened.store.accept(spooled(opened.dir))
+    await opened.dir.db.put({id: '01JD3Z6Q2W5N8R4T7Y9B1C3E5J', finishedAt: null, record: JSON.stringify({version: 99})})
+    const {store} = await reopen()
+    expect((await store.recover()).map((rerun) => rerun.id)).to.deep.equal([task.id])
+    expect(store.get('01JD3Z6Q2W5N8R4T7Y9B1C3E5J')).to.equal(undefined)
+  })
+
+  it('a task that fails for want of room marks the disk full; a done one marks it fine again', async () => {
+    const {store, dir, disk} = opened
+    const first = await store.accept(spooled(dir))
+    await store.fail(first, {code: 'insufficient_storage', message: 'no room for the result'})
+    expect(disk.isFull).to.equal(true)
+    await finish(await store.accept(spooled(dir)))
+    expect(disk.isFull).to.equal(false)
+  })
+
+  it('waitForEnd answers at once for a task that has ended', async () => {
+    const {store, dir} = opened
+    const task = await store.accept(spooled(dir))
+    await store.fail(task, {code: 'corrupt_image', message: 'x'})
+    const started = Date.now()
+    await store.waitForEnd(task, 5_000)
+    expect(Date.now() - started).to.be.below(100)
   })
 
   it('waitForEnd resolves when the task ends, or when the time is up', async () => {
@@ -180,5 +220,19 @@ describe('TaskStore on a full disk (tmpfs)', () => {
     const task = await opened.store.accept(spooled(opened.dir))
     expect(opened.store.get(task.id)?.status).to.equal('queued')
     expect(opened.disk.isFull).to.equal(false)
+  })
+
+  it('a final record that cannot be written: the task is answered from memory, keeps its input, and still expires', async () => {
+    const {store, dir} = opened
+    const task = await store.accept(spooled(dir))
+    store.start(task)
+    fill(path.join(mount, 'filler'))
+    await store.fail(task, {code: 'corrupt_image', message: 'x'})
+    expect(store.get(task.id)?.status).to.equal('failed')
+    expect(readdirSync(dir.uploadsDir)).to.deep.equal([task.id])
+    expect(opened.disk.isFull).to.equal(true)
+    unfill(path.join(mount, 'filler'))
+    expect(await store.sweep(task.finishedAt!.getTime() + 60_000)).to.equal(1)
+    expect(store.get(task.id, task.finishedAt!.getTime())).to.equal(undefined)
   })
 })

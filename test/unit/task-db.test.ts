@@ -48,8 +48,9 @@ describe('TaskDb: task records in SQLite', () => {
   it('reads unfinished tasks oldest first, and ended ones by end time up to a limit', async () => {
     await Promise.all([db.put(row(3)), db.put(row(1)), db.put(row(2, 500)), db.put(row(4, 100)), db.put(row(5, 900))])
     expect(db.unfinished().map((raw) => JSON.parse(raw).i)).to.deep.equal([1, 3])
-    expect(db.endedBy(500, 10).map((raw) => JSON.parse(raw).i)).to.deep.equal([4, 2])
-    expect(db.endedBy(1_000, 2).map((raw) => JSON.parse(raw).i)).to.deep.equal([4, 2])
+    expect(db.endedBy(500, 10).map((row) => [row.id, JSON.parse(row.record).i])).to.deep.equal([['T00004', 4], ['T00002', 2]])
+    expect(db.endedBy(499, 10).map((row) => row.id)).to.deep.equal(['T00004'])
+    expect(db.endedBy(1_000, 2).map((row) => row.id)).to.deep.equal(['T00004', 'T00002'])
     await db.remove('T00004')
     expect(db.get('T00004')).to.equal(undefined)
     expect(JSON.parse(db.get('T00005')!)).to.deep.equal({i: 5})
