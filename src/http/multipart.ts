@@ -3,6 +3,8 @@
  * koa-body/formidable streaming the file part to the spool directory with
  * every limit set (formidable's defaults allow 200 MiB and unlimited files).
  */
+import {rm, stat} from 'node:fs/promises'
+
 import type {Context, Next} from 'koa'
 import {koaBody} from 'koa-body'
 
@@ -68,7 +70,28 @@ export function parseMultipart({uploadDir, maxUploadBytes, disk}: MultipartOptio
       if (isDiskFull(error)) throw disk.uploadRefused(error)
       throw fromFormidable(error, maxUploadBytes)
     }
+    await checkSpooled(ctx, disk)
     await next()
+  }
+}
+
+/**
+ * formidable can report an upload complete when the disk filled up during
+ * its last write (it ignores the error its write stream gives on end), so
+ * the bytes on disk are counted: a file shorter than what arrived was not
+ * stored, and must not go on to be probed as a truncated image.
+ */
+async function checkSpooled(ctx: Context, disk: DiskState): Promise<void> {
+  const files = Object.values(ctx.request.files ?? {}).flat()
+  for (const file of files) {
+    const stored = await stat(file.filepath).then(
+      (stats) => stats.size,
+      () => -1,
+    )
+    if (stored !== file.size) {
+      await Promise.allSettled(files.map((spooled) => rm(spooled.filepath, {force: true})))
+      throw disk.uploadRefused(new Error(`The spooled upload has ${stored} of its ${file.size} bytes.`))
+    }
   }
 }
 
