@@ -51,11 +51,6 @@ export class WorkerPool {
     private readonly log: Logger,
   ) {}
 
-  /** Workers listening now, i.e. able to take work. */
-  get live(): number {
-    return this.listening.size
-  }
-
   health(): PoolHealth {
     return {live: this.listening.size, wanted: this.size, respawning: this.pendingForks.size, backoffMs: this.backoff.delayAt(Date.now())}
   }
