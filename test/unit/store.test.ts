@@ -149,6 +149,8 @@ describe('TaskStore on a data directory', () => {
 
   it('a task that fails for want of room marks the disk full; a done one marks it fine again', async () => {
     const {store, dir, disk} = opened
+    await store.fail(await store.accept(spooled(dir)), {code: 'corrupt_image', message: 'the image, not the disk'})
+    expect(disk.isFull).to.equal(false)
     const first = await store.accept(spooled(dir))
     await store.fail(first, {code: 'insufficient_storage', message: 'no room for the result'})
     expect(disk.isFull).to.equal(true)
@@ -173,8 +175,10 @@ describe('TaskStore on a data directory', () => {
     expect(Date.now() - started).to.be.within(40, 1_000)
     const waiting = store.waitForEnd(task, 10_000)
     setTimeout(() => void store.fail(task, {code: 'corrupt_image', message: 'x'}), 20)
+    const before = Date.now()
     await waiting
     expect(task.status).to.equal('failed')
+    expect(Date.now() - before, 'woken by the end, not by the 10 s limit').to.be.below(2_000)
   })
 
   it('moves records of imgscale 0.1 (tasks/*.json) into the database once', async () => {
