@@ -3,14 +3,19 @@
  * mounted for one test (tests run as root) and unmounted after it.
  */
 import {execFileSync} from 'node:child_process'
-import {appendFileSync, mkdtempSync, rmdirSync, rmSync, statfsSync} from 'node:fs'
+import {appendFileSync, mkdtempSync, readdirSync, rmdirSync, rmSync, statfsSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 
+import {alive} from './processes.js'
+
 const mounted = new Set<string>()
+const PREFIX = 'imgscale-tmpfs-'
 
 export function mountTmpfs(sizeBytes: number): string {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'imgscale-tmpfs-'))
+  unmountOrphans()
+  // The pid in the name lets a later run unmount what a killed one left.
+  const dir = mkdtempSync(path.join(os.tmpdir(), `${PREFIX}${process.pid}-`))
   execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${sizeBytes},mode=0700`, 'tmpfs', dir])
   mounted.add(dir)
   return dir
@@ -20,6 +25,24 @@ export function unmountTmpfs(dir: string): void {
   execFileSync('umount', [dir])
   mounted.delete(dir)
   rmdirSync(dir)
+}
+
+/**
+ * A test process killed before its cleanup (a mutation-testing run kills
+ * them on timeout) leaves its mounts behind: unmounted here, by the next one.
+ */
+function unmountOrphans(): void {
+  for (const name of readdirSync(os.tmpdir()).filter((entry) => entry.startsWith(PREFIX))) {
+    const owner = Number(name.slice(PREFIX.length).split('-')[0])
+    if (!Number.isInteger(owner) || owner === process.pid || alive(owner)) continue
+    const dir = path.join(os.tmpdir(), name)
+    try {
+      execFileSync('umount', ['-l', dir], {stdio: 'ignore'})
+    } catch {
+      // not mounted any more
+    }
+    rmSync(dir, {recursive: true, force: true})
+  }
 }
 
 export const freeBytes = (dir: string): number => {
