@@ -8,11 +8,14 @@
 import {open, rename, rm} from 'node:fs/promises'
 import path from 'node:path'
 
-/** Flushes a file's bytes to the disk. */
-export async function syncFile(file: string): Promise<void> {
-  const handle = await open(file, 'r')
+/**
+ * Flushes to the disk a file's data (`datasync`: enough for a file whose
+ * name is made durable separately) or a directory's entries (`sync`).
+ */
+async function flush(target: string, what: 'data' | 'entries'): Promise<void> {
+  const handle = await open(target, 'r')
   try {
-    await handle.datasync()
+    await (what === 'data' ? handle.datasync() : handle.sync())
   } finally {
     await handle.close()
   }
@@ -26,7 +29,7 @@ export async function syncFile(file: string): Promise<void> {
 export class DirSyncer {
   private readonly dirs = new Map<string, {running?: Promise<void>; next?: Promise<void>}>()
 
-  constructor(private readonly fsync: (dir: string) => Promise<void> = fsyncDir) {}
+  constructor(private readonly fsync: (dir: string) => Promise<void> = (dir) => flush(dir, 'entries')) {}
 
   sync(dir: string): Promise<void> {
     const state = this.dirs.get(dir) ?? {}
@@ -45,15 +48,6 @@ export class DirSyncer {
         return this.sync(dir)
       })
     return state.next
-  }
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r')
-  try {
-    await handle.sync()
-  } finally {
-    await handle.close()
   }
 }
 
@@ -88,7 +82,7 @@ export async function writeFileAtomically(file: string, data: Uint8Array, option
 
 /** Moves a finished file into place under its final name, durably when asked. */
 export async function moveDurably(from: string, to: string, options: DurableOptions): Promise<void> {
-  if (options.fsync) await syncFile(from)
+  if (options.fsync) await flush(from, 'data')
   await rename(from, to)
   if (options.fsync) await options.dirs.sync(path.dirname(to))
 }
