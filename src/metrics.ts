@@ -9,8 +9,8 @@ import type {PoolHealth} from './backend/pool.js'
 import type {ErrorCode} from './errors.js'
 
 export interface Levels {
-  queued: () => number
-  inflight: () => number
+  /** Tasks waiting for a worker, and tasks a worker holds. */
+  counts: () => Promise<{queued: number; inflight: number}>
   workers: () => PoolHealth
   diskFull: () => boolean
 }
@@ -65,18 +65,18 @@ export class Metrics {
   })
 
   constructor(levels: Levels) {
-    const gauge = (name: string, help: string, read: () => number): void => {
+    const gauge = (name: string, help: string, read: () => number | Promise<number>): void => {
       new Gauge({
         name,
         help,
         registers: [this.registry],
-        collect() {
-          this.set(read())
+        async collect() {
+          this.set(await read())
         },
       })
     }
-    gauge('imgscale_queue_depth', 'Tasks waiting for a worker.', levels.queued)
-    gauge('imgscale_tasks_inflight', 'Tasks sent to server B and not yet answered.', levels.inflight)
+    gauge('imgscale_queue_depth', 'Tasks waiting for a worker.', async () => (await levels.counts()).queued)
+    gauge('imgscale_tasks_inflight', 'Tasks sent to server B and not yet answered.', async () => (await levels.counts()).inflight)
     gauge('imgscale_workers_live', 'Server B workers able to take work.', () => levels.workers().live)
     gauge('imgscale_workers_wanted', 'Server B workers the pool keeps running (-w).', () => levels.workers().wanted)
     gauge('imgscale_workers_respawning', 'Dead server B workers whose replacement waits out the crash-loop back-off.', () => levels.workers().respawning)

@@ -8,8 +8,7 @@ import {FIXED, type ServiceConfig} from '../config.js'
 import {ImgscaleError} from '../errors.js'
 import type {Metrics} from '../metrics.js'
 import type {DiskState} from '../storage/disk-state.js'
-import type {Dispatcher} from '../tasks/dispatcher.js'
-import type {TaskStore} from '../tasks/store.js'
+import type {TaskBackend} from '../tasks/backend.js'
 import {errorHandler} from './error-handler.js'
 import {healthHandler} from './health.js'
 import {checkUploadHeaders, parseMultipart} from './multipart.js'
@@ -20,8 +19,7 @@ import {webPage} from './web-page.js'
 
 export interface AppDeps {
   config: ServiceConfig
-  store: TaskStore
-  dispatcher: Dispatcher
+  tasks: TaskBackend
   metrics: Metrics
   /** Where uploads are spooled while they arrive. */
   spoolDir: string
@@ -33,7 +31,7 @@ export interface AppDeps {
 }
 
 export function createApp(deps: AppDeps, log: Logger): Koa {
-  const {config, store, dispatcher, metrics} = deps
+  const {config, tasks, metrics} = deps
   const router = new Router()
 
   router.post(
@@ -42,15 +40,15 @@ export function createApp(deps: AppDeps, log: Logger): Koa {
       if (deps.draining()) {
         throw new ImgscaleError('shutting_down', 'The server is shutting down; try again shortly.', {retryAfter: FIXED.retryAfterSeconds})
       }
-      dispatcher.checkRoom()
+      await tasks.checkRoom()
       await next()
     },
     checkUploadHeaders(config.maxUploadBytes),
     parseMultipart({uploadDir: deps.spoolDir, maxUploadBytes: config.maxUploadBytes, disk: deps.disk}),
-    uploadHandler(config, dispatcher),
+    uploadHandler(config, tasks),
   )
-  router.get('/status/:id', statusHandler(store))
-  router.get('/result/:id', resultHandler(store, config.resultTtlMs, metrics))
+  router.get('/status/:id', statusHandler(tasks))
+  router.get('/result/:id', resultHandler(tasks, config.resultTtlMs, metrics))
   router.get('/healthz', healthHandler({workers: deps.workers, disk: () => deps.disk.report(), draining: deps.draining}))
   const page = webPage(config.maxScale)
   for (const path of page.paths) router.get(path, page.serve)

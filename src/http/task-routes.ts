@@ -1,6 +1,4 @@
 /** `GET /status/<id>` and `GET /result/<id>`. */
-import {open} from 'node:fs/promises'
-
 import type {Context} from 'koa'
 
 import {FIXED} from '../config.js'
@@ -8,7 +6,7 @@ import {ImgscaleError} from '../errors.js'
 import {EXTENSION, MIME_TYPE} from '../image/formats.js'
 import type {Metrics} from '../metrics.js'
 import {isTaskId} from '../protocol/task-files.js'
-import type {TaskStore} from '../tasks/store.js'
+import type {TaskBackend} from '../tasks/backend.js'
 import {statusBody, type Task} from '../tasks/task.js'
 
 
@@ -17,11 +15,11 @@ import {statusBody, type Task} from '../tasks/task.js'
  * task ends, or after that many seconds with the status as it is then. Plain
  * polling (no `wait`) answers at once.
  */
-export function statusHandler(store: TaskStore) {
+export function statusHandler(tasks: TaskBackend) {
   return async function status(ctx: Context): Promise<void> {
-    const task = findTask(store, ctx)
-    await store.waitForEnd(task, waitSeconds(ctx.query['wait']) * 1000)
-    ctx.body = statusBody(task)
+    const wait = waitSeconds(ctx.query['wait'])
+    const task = await findTask(tasks, ctx)
+    ctx.body = statusBody((wait > 0 && (await tasks.waitForEnd(task.id, wait * 1000))) || task)
   }
 }
 
@@ -34,9 +32,9 @@ function waitSeconds(raw: string | string[] | undefined): number {
   return seconds
 }
 
-export function resultHandler(store: TaskStore, resultTtlMs: number, metrics: Metrics) {
+export function resultHandler(tasks: TaskBackend, resultTtlMs: number, metrics: Metrics) {
   return async function result(ctx: Context): Promise<void> {
-    const task = findTask(store, ctx)
+    const task = await findTask(tasks, ctx)
     if (task.status === 'failed') {
       const {code, message} = task.error!
       throw new ImgscaleError(code, message, {status: 422})
@@ -49,9 +47,8 @@ export function resultHandler(store: TaskStore, resultTtlMs: number, metrics: Me
 
     const output = task.output!
     // Opened before answering so a result swept a moment ago is a clean 404.
-    const file = await open(store.resultPath(task)).catch(() => {
-      throw new ImgscaleError('not_found', `Task ${task.id} has expired.`)
-    })
+    const bytes = await tasks.openResult(task)
+    if (!bytes) throw new ImgscaleError('not_found', `Task ${task.id} has expired.`)
     const expiresInMs = task.finishedAt!.getTime() + resultTtlMs - Date.now()
     ctx.status = 200
     ctx.type = MIME_TYPE[output.format]
@@ -61,24 +58,24 @@ export function resultHandler(store: TaskStore, resultTtlMs: number, metrics: Me
     ctx.set('Cache-Control', `private, max-age=${Math.max(0, Math.floor(expiresInMs / 1000))}, immutable`)
     ctx.set('Content-Disposition', `inline; filename="${task.id}.${EXTENSION[output.format]}"`)
     if (ctx.fresh) {
-      await file.close()
+      bytes.destroy()
       ctx.status = 304
       return
     }
-    ctx.body = file.createReadStream()
+    ctx.body = bytes
     metrics.resultSent(output.bytes)
   }
 }
 
 /** Looks a task up by the id in the URL; ids are case-insensitive like all Crockford base32. */
-function findTask(store: TaskStore, ctx: Context): Task {
+async function findTask(tasks: TaskBackend, ctx: Context): Promise<Task> {
   const raw = ctx.params.id as string | undefined
   const id = (raw ?? '').toUpperCase()
   if (!isTaskId(id)) {
     throw new ImgscaleError('invalid_task_id', `${JSON.stringify((raw ?? '').slice(0, 64))} is not a task id (a 26-character ULID).`)
   }
   ctx.state['task'] = id
-  const task = store.get(id)
+  const task = await tasks.get(id)
   if (!task) throw new ImgscaleError('not_found', `No task ${id}: it never existed or has expired.`)
   return task
 }

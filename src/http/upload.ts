@@ -6,11 +6,11 @@ import type {Context} from 'koa'
 import type {ServiceConfig} from '../config.js'
 import {planResize} from '../image/plan.js'
 import {probeImage} from '../image/probe.js'
-import type {Dispatcher} from '../tasks/dispatcher.js'
+import type {TaskBackend} from '../tasks/backend.js'
 import {resultUrl, statusUrl} from '../tasks/task.js'
 import {parseUploadForm, type FormFields, type FormFiles, type UploadedFile} from './upload-form.js'
 
-export function uploadHandler(config: ServiceConfig, dispatcher: Dispatcher) {
+export function uploadHandler(config: ServiceConfig, tasks: TaskBackend) {
   return async function upload(ctx: Context): Promise<void> {
     const files = (ctx.request.files ?? {}) as FormFiles
     let keep: UploadedFile | undefined
@@ -18,7 +18,7 @@ export function uploadHandler(config: ServiceConfig, dispatcher: Dispatcher) {
       const form = parseUploadForm((ctx.request.body ?? {}) as FormFields, files, config.maxScale)
       const input = await probeImage(form.image.filepath, form.image.size)
       const plan = planResize(input, form.scale, form.format, config)
-      const task = await dispatcher.submit({scaleFactor: form.scale, input, plan, spooledPath: form.image.filepath})
+      const task = await tasks.submit({scaleFactor: form.scale, input, plan, spooledPath: form.image.filepath})
       keep = form.image
 
       ctx.state['task'] = task.id

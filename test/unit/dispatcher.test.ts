@@ -6,43 +6,20 @@
 import {expect} from 'chai'
 
 import {ImgscaleError} from '../../src/errors.js'
-import type {JobHeader, ResultHeader} from '../../src/protocol/messages.js'
 import {Dispatcher} from '../../src/tasks/dispatcher.js'
+import {FakeServerB, ok} from '../helpers/fake-server-b.js'
 import {metrics, openStore, removeDir, silent, spooled, tempDir, type Opened} from '../helpers/in-process.js'
 import {until} from '../helpers/processes.js'
-
-interface Call {
-  job: JobHeader
-  answer(result: ResultHeader | Error): void
-}
-
-class FakeBackend {
-  readonly calls: Call[] = []
-  readonly stuck: string[] = []
-  run(job: JobHeader): Promise<ResultHeader> {
-    return new Promise((resolve, reject) => {
-      this.calls.push({job, answer: (result) => (result instanceof Error ? reject(result) : resolve(result))})
-    })
-  }
-  whenLive(): Promise<void> {
-    return Promise.resolve()
-  }
-  replaceIfStuck(id: string): void {
-    this.stuck.push(id)
-  }
-}
-
-const ok = (id: string): ResultHeader => ({id, format: 'jpeg', width: 300, height: 225, bytes: 10, stored: true})
 
 describe('Dispatcher', () => {
   let root: string
   let opened: Opened
-  let backend: FakeBackend
+  let backend: FakeServerB
   let dispatcher: Dispatcher
   beforeEach(async () => {
     root = tempDir()
     opened = await openStore(root)
-    backend = new FakeBackend()
+    backend = new FakeServerB()
     dispatcher = new Dispatcher(opened.store, backend, backend, 'token', {maxInflight: 2, maxQueue: 2, taskTimeoutMs: 1_000}, metrics(), silent)
   })
   afterEach(async () => {

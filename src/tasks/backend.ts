@@ -1,0 +1,25 @@
+/**
+ * What server A needs from wherever tasks live, and nothing more: the data
+ * directory of one `serve` (tasks/embedded-backend.ts) or, past one machine,
+ * a shared store. The HTTP layer knows only this. Async throughout, since a
+ * shared store answers over the network.
+ */
+import type {Readable} from 'node:stream'
+
+import type {NewTask} from './store.js'
+import type {Task} from './task.js'
+
+export interface TaskBackend {
+  /** Throws `busy` when a new task would be refused. Cheap: checked before an upload is read. */
+  checkRoom(): Promise<void>
+  /** Stores the upload as a task and queues it; once this resolves the task survives a restart. */
+  submit(upload: NewTask): Promise<Task>
+  /** The task, or undefined when it never existed or has expired. */
+  get(id: string): Promise<Task | undefined>
+  /** The task once it has ended, or as it is after `ms`; undefined when it is gone. */
+  waitForEnd(id: string, ms: number): Promise<Task | undefined>
+  /** The bytes of a done task's result, or undefined when they are gone (expired a moment ago). */
+  openResult(task: Task): Promise<Readable | undefined>
+  /** Tasks waiting for a worker, and tasks a worker holds. */
+  counts(): Promise<{queued: number; inflight: number}>
+}

@@ -1,0 +1,128 @@
+/**
+ * The task backend of one `serve`: tasks in its data directory (store.ts),
+ * sent to its own server B workers by the dispatcher. Needs nothing but Node.
+ * Workers read uploads and save results in the same directory themselves,
+ * so image bytes never pass through server A's memory.
+ */
+import {open} from 'node:fs/promises'
+import type {Readable} from 'node:stream'
+
+import type {Logger} from 'pino'
+
+import type {BackendClient} from '../backend/client.js'
+import type {WorkerPool} from '../backend/pool.js'
+import type {ServiceConfig} from '../config.js'
+import type {Metrics} from '../metrics.js'
+import {DiskState} from '../storage/disk-state.js'
+import {withinMs} from '../within.js'
+import type {TaskBackend} from './backend.js'
+import {DataDir} from './data-dir.js'
+import {Dispatcher} from './dispatcher.js'
+import {TaskStore, type NewTask} from './store.js'
+import type {Task} from './task.js'
+
+/** Server B, as the dispatcher uses it. */
+export interface ServerB {
+  client: Pick<BackendClient, 'run'>
+  workers: Pick<WorkerPool, 'whenLive' | 'replaceIfStuck'>
+  /** The secret that makes workers read uploads and save results in the data directory. */
+  token: string
+}
+
+export class EmbeddedBackend implements TaskBackend {
+  private dispatcher?: Dispatcher
+  private pending: Task[] = []
+
+  private constructor(
+    readonly dir: DataDir,
+    readonly disk: DiskState,
+    private readonly store: TaskStore,
+    private readonly config: ServiceConfig,
+    private readonly metrics: Metrics,
+    private readonly log: Logger,
+  ) {}
+
+  /** Opens the data directory (locking it) and loads the tasks a previous run left unfinished. */
+  static async open(config: ServiceConfig, metrics: Metrics, log: Logger): Promise<EmbeddedBackend> {
+    const dir = await DataDir.open(config.dataDir, config.fsync, log)
+    try {
+      const disk = new DiskState(dir.root, config.maxUploadBytes)
+      const backend = new EmbeddedBackend(dir, disk, new TaskStore(dir, disk, config.resultTtlMs, metrics, log), config, metrics, log)
+      backend.pending = await backend.store.recover()
+      return backend
+    } catch (error) {
+      await dir.close()
+      throw error
+    }
+  }
+
+  /** Starts sending tasks to server B, the unfinished ones of the last run first; sweeps expired tasks from now on. */
+  start(serverB: ServerB): void {
+    const {inflightPerWorker, workers, maxQueue, taskTimeoutMs} = this.config
+    this.dispatcher = new Dispatcher(
+      this.store,
+      serverB.client,
+      serverB.workers,
+      serverB.token,
+      {maxInflight: inflightPerWorker * workers, maxQueue, taskTimeoutMs},
+      this.metrics,
+      this.log,
+    )
+    this.store.startSweeping()
+    this.dispatcher.resume(this.pending.splice(0))
+    this.store.tidy().catch((error: unknown) => this.log.error({err: error}, 'tidying the data directory failed'))
+  }
+
+  async checkRoom(): Promise<void> {
+    this.running().checkRoom()
+  }
+
+  submit(upload: NewTask): Promise<Task> {
+    return this.running().submit(upload)
+  }
+
+  async get(id: string): Promise<Task | undefined> {
+    return this.store.get(id)
+  }
+
+  async waitForEnd(id: string, ms: number): Promise<Task | undefined> {
+    const task = this.store.get(id)
+    if (task) await this.store.waitForEnd(task, ms)
+    return task
+  }
+
+  async openResult(task: Task): Promise<Readable | undefined> {
+    const file = await open(this.store.resultPath(task)).catch(() => undefined)
+    return file?.createReadStream()
+  }
+
+  async counts(): Promise<{queued: number; inflight: number}> {
+    return {queued: this.dispatcher?.queued ?? this.pending.length, inflight: this.dispatcher?.inflight ?? 0}
+  }
+
+  /**
+   * Shutdown: nothing more is sent to server B; tasks in flight get `graceMs`
+   * to finish, then are left for the next start (their records still say
+   * queued), as are the queued ones.
+   */
+  async drain(graceMs: number): Promise<void> {
+    const dispatcher = this.running()
+    dispatcher.pause()
+    this.log.info({queued: dispatcher.queued, inflight: dispatcher.inflight}, 'shutting down: waiting for tasks in flight')
+    if (!(await withinMs(dispatcher.settled(), graceMs))) {
+      this.log.warn({inflight: dispatcher.inflight}, 'shutdown grace time over; tasks still in flight will run again at the next start')
+      dispatcher.abandon()
+    }
+    if (dispatcher.queued > 0) this.log.info({queued: dispatcher.queued, dataDir: this.dir.root}, 'queued tasks kept for the next start')
+  }
+
+  async close(): Promise<void> {
+    this.store.stopSweeping()
+    await this.dir.close()
+  }
+
+  private running(): Dispatcher {
+    if (!this.dispatcher) throw new Error('The task backend has not been started.')
+    return this.dispatcher
+  }
+}

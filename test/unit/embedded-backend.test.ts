@@ -1,0 +1,60 @@
+/** The embedded task backend (the data directory of one serve) against the conformance suite. */
+import {writeFileSync} from 'node:fs'
+
+import {DEFAULTS, type ServiceConfig} from '../../src/config.js'
+import {ImgscaleError} from '../../src/errors.js'
+import {EmbeddedBackend} from '../../src/tasks/embedded-backend.js'
+import {FakeServerB, ok} from '../helpers/fake-server-b.js'
+import {metrics, removeDir, silent, spooled, tempDir} from '../helpers/in-process.js'
+import {taskBackendConformance, type Harness, type HarnessOptions} from './task-backend.conformance.js'
+
+async function openEmbedded(options: HarnessOptions): Promise<Harness> {
+  const dataDir = tempDir()
+  const config: ServiceConfig = {
+    ...DEFAULTS,
+    dataDir,
+    workers: 1,
+    inflightPerWorker: options.inflight,
+    maxQueue: options.maxQueue,
+    resultTtlMs: options.resultTtlMs,
+  }
+  let backend: EmbeddedBackend
+  let serverB: FakeServerB
+  const boot = async (): Promise<void> => {
+    backend = await EmbeddedBackend.open(config, metrics(), silent)
+    serverB = new FakeServerB()
+    backend.start({client: serverB, workers: serverB, token: 'token'})
+  }
+  await boot()
+  const harness: Harness = {
+    get backend() {
+      return backend
+    },
+    upload: () => spooled(backend.dir),
+    async job(n) {
+      const call = await serverB.job(n)
+      const {id} = call.job
+      return {
+        id,
+        async finish(result) {
+          // What a worker does: the result file first, then the reply.
+          writeFileSync(backend.dir.resultPath(id, 'jpeg'), result)
+          call.answer(ok(id, result.length))
+        },
+        fail: (code) => call.answer(new ImgscaleError(code, 'The image could not be decoded.')),
+      }
+    },
+    async restart() {
+      // As a SIGKILL would leave it: nothing drained, the lock taken over.
+      await backend.close()
+      await boot()
+    },
+    async close() {
+      await backend.close()
+      removeDir(dataDir)
+    },
+  }
+  return harness
+}
+
+taskBackendConformance('embedded (data directory)', openEmbedded)
