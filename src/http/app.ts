@@ -61,7 +61,20 @@ export function createApp(deps: AppDeps, log: Logger): Koa {
   app.silent = true
   app.use(requestLog(log, metrics))
   app.use(errorHandler(log))
+  app.use(jsonOptions)
   app.use(router.routes())
   app.use(router.allowedMethods())
   return app
+}
+
+/**
+ * koa-router answers `OPTIONS` with an empty text/plain 200; the contract
+ * has every non-image response in JSON, so the allowed methods go in the
+ * body too, beside the `Allow` header.
+ */
+async function jsonOptions(ctx: Koa.Context, next: Koa.Next): Promise<void> {
+  await next()
+  if (ctx.method === 'OPTIONS' && ctx.status === 200 && !ctx.body) {
+    ctx.body = {allow: ctx.response.get('Allow').split(/,\s*/).filter(Boolean)}
+  }
 }

@@ -94,6 +94,14 @@ describe('bad input gets the contract error (default limits)', function () {
       await expectError(response, 405, 'method_not_allowed')
       await expectError(await fetch(`${served().url}/status/01JD3Z6Q2W5N8R4T7Y9B1C3E5G`, {method: 'DELETE'}), 405, 'method_not_allowed')
     })
+    it('OPTIONS answers in JSON too: the allowed methods in the body and in Allow', async () => {
+      const response = await fetch(`${served().url}/upload`, {method: 'OPTIONS'})
+      expect(response.status).to.equal(200)
+      expect(response.headers.get('content-type')).to.equal('application/json; charset=utf-8')
+      expect(response.headers.get('allow')).to.equal('POST')
+      expect(await response.json()).to.deep.equal({allow: ['POST']})
+      await expectError(await fetch(`${served().url}/nope`, {method: 'OPTIONS'}), 404, 'not_found')
+    })
   })
 
   describe('413 / 415 / 422', () => {
