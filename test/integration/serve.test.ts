@@ -23,6 +23,22 @@ describe('imgscale serve: start, ready line, flags, shutdown', function () {
     }
   })
 
+  it('--no-fsync: the same service, and accepted tasks still survive a restart (a crash of the process loses nothing)', async () => {
+    const dataDir = tempDataDir()
+    const first = await startServe(['--no-fsync', '--data-dir', dataDir])
+    const id = await submit(first.url, {image: readPhoto(PHOTO.jpeg.file), scale: '0.5'})
+    expect((await waitForEnd(first.url, id)).status).to.equal('done')
+    first.child.kill('SIGKILL')
+    await first.exited
+    const second = await startServe(['--no-fsync', '--data-dir', dataDir])
+    try {
+      expect((await waitForEnd(second.url, id)).output).to.include({width: 300, height: 225})
+      expect((await fetch(`${second.url}/result/${id}`)).status).to.equal(200)
+    } finally {
+      expect(await second.stop()).to.equal(0)
+    }
+  })
+
   it('serves on IPv6 ::1, with the backend on a fixed port of our choosing', async () => {
     const port = await freePort()
     const served = await startServe(['-i', '::1', '--backend-port', String(port)])
