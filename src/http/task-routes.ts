@@ -17,9 +17,9 @@ import {statusBody, type Task} from '../tasks/task.js'
  */
 export function statusHandler(tasks: TaskBackend) {
   return async function status(ctx: Context): Promise<void> {
-    const wait = waitSeconds(ctx.query['wait'])
     const task = await findTask(tasks, ctx)
-    ctx.body = statusBody((wait > 0 && (await tasks.waitForEnd(task.id, wait * 1000))) || task)
+    const wait = waitSeconds(ctx.query['wait'])
+    ctx.body = statusBody(wait > 0 ? ((await tasks.waitForEnd(task.id, wait * 1000)) ?? task) : task)
   }
 }
 
