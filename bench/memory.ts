@@ -19,7 +19,13 @@ import {startServe} from '../test/helpers/serve.js'
 import {memoryMb, peaks, sampleRss} from './lib/proc.js'
 
 const {values: args} = parseArgs({
-  options: {uploads: {type: 'string', default: '200'}, mb: {type: 'string', default: '10'}, json: {type: 'boolean', default: false}},
+  options: {
+    uploads: {type: 'string', default: '200'},
+    mb: {type: 'string', default: '10'},
+    /** More flags for serve, space-separated: to measure one setting against another. */
+    serve: {type: 'string', default: ''},
+    json: {type: 'boolean', default: false},
+  },
 })
 const uploads = Math.min(1000, Number(args.uploads))
 const targetBytes = Number(args.mb) * 1024 * 1024
@@ -27,7 +33,7 @@ const targetBytes = Number(args.mb) * 1024 * 1024
 const DEADLINE = Date.now() + 10 * 60_000
 
 const work = await mkdtemp(path.join(os.tmpdir(), 'imgscale-bench-'))
-const served = await startServe(['-w', String(os.availableParallelism()), '--max-queue', String(uploads + 16)])
+const served = await startServe(['-w', String(os.availableParallelism()), '--max-queue', String(uploads + 16), ...args.serve.split(' ').filter(Boolean)])
 try {
   const file = path.join(work, 'big.png')
   await writeFile(file, await imageOfAbout(targetBytes))
