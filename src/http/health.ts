@@ -2,8 +2,8 @@
  * `GET /healthz`: 200 `{"status": "ok", "workers": N}` while server B can
  * take work (the contract's shape, exactly, when all is well); 503 when no
  * worker can, or the server is stopping. Anything wrong that still lets work
- * through (workers short after a crash, a crash loop's back-off, a full
- * disk) is spelled out under `degraded`, for operators and probes.
+ * through (workers short after a crash, with the crash loop's back-off, or
+ * a full disk) is spelled out under `degraded`, for operators and probes.
  */
 import type {Context} from 'koa'
 
@@ -29,7 +29,8 @@ export function healthHandler(sources: HealthSources) {
     const pool = sources.workers()
     const disk = await sources.disk()
     const degraded: Degraded = {}
-    if (pool.live < pool.wanted || pool.backoffMs > 0) {
+    // Only while workers are missing: once the pool is whole, all is well again (the metrics keep the back-off).
+    if (pool.live < pool.wanted) {
       Object.assign(degraded, {workers_wanted: pool.wanted, respawning: pool.respawning, respawn_backoff_ms: pool.backoffMs})
     }
     if (disk.full) Object.assign(degraded, {disk: 'full', disk_free_bytes: disk.freeBytes})
