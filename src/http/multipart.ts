@@ -81,7 +81,7 @@ export function parseMultipart({uploadDir, maxUploadBytes, disk}: MultipartOptio
  * the bytes on disk are counted: a file shorter than what arrived was not
  * stored, and must not go on to be probed as a truncated image.
  */
-async function checkSpooled(ctx: Context, disk: DiskState): Promise<void> {
+export async function checkSpooled(ctx: Pick<Context, 'request'>, disk: DiskState): Promise<void> {
   const files = Object.values(ctx.request.files ?? {}).flat()
   for (const file of files) {
     const stored = await stat(file.filepath).then(
