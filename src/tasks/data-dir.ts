@@ -28,7 +28,7 @@ export class DataDir {
   readonly uploadsDir: string
   readonly resultsDir: string
   private readonly lockFile: string
-  readonly durable: DurableOptions
+  private readonly durable: DurableOptions
 
   private constructor(
     readonly root: string,
@@ -55,13 +55,16 @@ export class DataDir {
     } catch (error) {
       throw unusable(error)
     }
+    let db: TaskDb | undefined
     try {
-      const dir = new DataDir(absolute, new TaskDb(path.join(absolute, 'tasks.db'), fsync), fsync, log)
+      db = new TaskDb(path.join(absolute, 'tasks.db'), fsync)
+      const dir = new DataDir(absolute, db, fsync, log)
       await rm(dir.spool, {recursive: true, force: true})
       await Promise.all([dir.spool, dir.uploadsDir, dir.resultsDir].map((sub) => mkdir(sub, {recursive: true})))
       await dir.importJsonRecords()
       return dir
     } catch (error) {
+      db?.close()
       await rm(lockFile, {force: true})
       throw unusable(error)
     }
