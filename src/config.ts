@@ -52,6 +52,17 @@ export const DEFAULTS = {
    * so an accepted task survives a power cut, not only a crash.
    */
   fsync: true,
+  /**
+   * Redis URL of the shared engine (contract section 8); empty runs the
+   * embedded default, which needs nothing but Node.
+   */
+  redisUrl: '',
+  /**
+   * How often a lost worker host's jobs are looked for, and how long its job
+   * lock lives without renewal: BullMQ's stalledInterval and lockDuration,
+   * both 30 s by default there too.
+   */
+  stallIntervalMs: 30_000,
 } as const
 
 /** Limits that have no flag because no user has a reason to move them. */
@@ -93,6 +104,23 @@ export const FIXED = {
   stuckWorkerGraceMs: 1_000,
   /** How long `serve` waits for every worker to listen. */
   workerStartTimeoutMs: 20_000,
+  /** How long a process waits for Redis at start before it gives up and says so. */
+  redisStartTimeoutMs: 10_000,
+  /** A Redis command server A waits longer than this for means Redis is unreachable: 503 unavailable. */
+  redisCommandTimeoutMs: 2_000,
+  /** Retry-After (seconds) while Redis is unreachable: ioredis reconnects within about this long. */
+  redisRetryAfterSeconds: 2,
+  /** Reconnection delays to Redis grow by this much per attempt, up to the maximum. */
+  redisReconnectStepMs: 100,
+  redisReconnectMaxMs: 2_000,
+  /**
+   * An upload stored in Redis but not yet queued (the front end died between
+   * the two) expires after this; once queued it is kept until its task ends.
+   */
+  uploadLeaseMs: 60_000,
+  /** Worker hosts say how many workers they have this often; a host silent for the TTL no longer counts. */
+  hostHeartbeatMs: 1_000,
+  hostHeartbeatTtlMs: 5_000,
 } as const
 
 /** What server A and the dispatcher need to know: one value for every key of DEFAULTS. */
@@ -112,7 +140,15 @@ export interface WorkerConfig {
   idleMs: number
   maxResultBytes: number
   fsync: boolean
-  /** Where jobs that carry `token` find their upload and save their result. */
+  /**
+   * Set by `serve` without Redis only: jobs that carry `token` find their
+   * upload and save their result in the data directory. A worker host has
+   * no shared directory, so its jobs carry the image and get the result back.
+   */
+  taskFiles?: TaskFiles
+}
+
+export interface TaskFiles {
   uploadsDir: string
   resultsDir: string
   /** Per-run secret shared by server A and its workers only (through the fork environment). */
@@ -121,7 +157,7 @@ export interface WorkerConfig {
 
 export const WORKER_CONFIG_ENV = 'IMGSCALE_WORKER_CONFIG'
 
-export function workerConfigOf(config: ServiceConfig, shared: Pick<WorkerConfig, 'uploadsDir' | 'resultsDir' | 'token'>): WorkerConfig {
+export function workerConfigOf(config: ServiceConfig, taskFiles?: TaskFiles): WorkerConfig {
   return {
     host: config.backendHost,
     port: config.backendPort,
@@ -133,6 +169,6 @@ export function workerConfigOf(config: ServiceConfig, shared: Pick<WorkerConfig,
     idleMs: config.backendIdleMs,
     maxResultBytes: config.maxResultBytes,
     fsync: config.fsync,
-    ...shared,
+    ...(taskFiles ? {taskFiles} : {}),
   }
 }

@@ -11,7 +11,8 @@ import type {ErrorCode} from './errors.js'
 export interface Levels {
   /** Tasks waiting for a worker, and tasks a worker holds. */
   counts: () => Promise<{queued: number; inflight: number}>
-  workers: () => PoolHealth
+  /** Workers of this process's server B, or of every worker host when tasks live in Redis. */
+  workers: () => Promise<PoolHealth>
   diskFull: () => boolean
 }
 
@@ -36,6 +37,18 @@ export class Metrics {
   private readonly retries = new Counter({
     name: 'imgscale_task_retries_total',
     help: 'Tasks sent again to server B because the worker running them died.',
+    registers: [this.registry],
+  })
+
+  private readonly stalls = new Counter({
+    name: 'imgscale_jobs_stalled_total',
+    help: 'Jobs of a lost worker host (killed, frozen, cut off) that BullMQ put back in the queue to run elsewhere.',
+    registers: [this.registry],
+  })
+
+  private readonly reconnects = new Counter({
+    name: 'imgscale_redis_reconnects_total',
+    help: 'Connections to Redis that were lost and made again.',
     registers: [this.registry],
   })
 
@@ -71,19 +84,20 @@ export class Metrics {
         help,
         registers: [this.registry],
         async collect() {
-          this.set(await read())
+          // A level that cannot be read now (Redis unreachable) is NaN; the rest of the page still renders.
+          this.set(await Promise.resolve(read()).catch(() => Number.NaN))
         },
       })
     }
     gauge('imgscale_queue_depth', 'Tasks waiting for a worker.', async () => (await levels.counts()).queued)
     gauge('imgscale_tasks_inflight', 'Tasks sent to server B and not yet answered.', async () => (await levels.counts()).inflight)
-    gauge('imgscale_workers_live', 'Server B workers able to take work.', () => levels.workers().live)
-    gauge('imgscale_workers_wanted', 'Server B workers the pool keeps running (-w).', () => levels.workers().wanted)
-    gauge('imgscale_workers_respawning', 'Dead server B workers whose replacement waits out the crash-loop back-off.', () => levels.workers().respawning)
+    gauge('imgscale_workers_live', 'Server B workers able to take work.', async () => (await levels.workers()).live)
+    gauge('imgscale_workers_wanted', 'Server B workers the pool keeps running (-w).', async () => (await levels.workers()).wanted)
+    gauge('imgscale_workers_respawning', 'Dead server B workers whose replacement waits out the crash-loop back-off.', async () => (await levels.workers()).respawning)
     gauge(
       'imgscale_worker_respawn_backoff_seconds',
       'Wait before forking the replacement of a worker that died soon after another (0: no crash loop).',
-      () => levels.workers().backoffMs / 1000,
+      async () => (await levels.workers()).backoffMs / 1000,
     )
     gauge('imgscale_disk_full', '1 while the data directory has no room for uploads or results.', () => Number(levels.diskFull()))
     // The primary's own memory, CPU and event loop lag (process_* and nodejs_*).
@@ -97,6 +111,14 @@ export class Metrics {
 
   taskRetried(): void {
     this.retries.inc()
+  }
+
+  jobStalled(): void {
+    this.stalls.inc()
+  }
+
+  redisReconnected(): void {
+    this.reconnects.inc()
   }
 
   workerRestarted(): void {

@@ -7,7 +7,7 @@
 import {timingSafeEqual} from 'node:crypto'
 import net from 'node:net'
 
-import {FIXED, type WorkerConfig} from '../config.js'
+import {FIXED, type TaskFiles, type WorkerConfig} from '../config.js'
 import {ImgscaleError} from '../errors.js'
 import {checkOutputSize} from '../image/plan.js'
 import {encodeFrame, FrameDecoder, FrameError, FrameType, type Frame} from '../protocol/frame.js'
@@ -96,17 +96,17 @@ function serveConnection(socket: net.Socket, config: WorkerConfig, watch: JobWat
     watch('job-start', job.id)
     try {
       // A's jobs (with the token) name task files; any other peer sends the image and gets it back.
-      const files = job.token !== undefined && checkToken(job.id, job.token, config.token)
+      const files = job.token === undefined ? undefined : checkToken(job.id, job.token, config.taskFiles)
       checkOutputSize(job, config)
-      const input = files && frame.body.length === 0 ? uploadFile(config.uploadsDir, job.id) : frame.body
+      const input = files && frame.body.length === 0 ? uploadFile(files.uploadsDir, job.id) : frame.body
       const output = await resizeImage(input, job, {maxInputPixels: config.maxInputPixels, timeoutMs: config.taskTimeoutMs})
       const {format, width, height, data} = output
       if (data.length > config.maxResultBytes) {
         throw new ImgscaleError('image_too_large', `The result would be ${mib(data.length)} MiB; the limit is ${mib(config.maxResultBytes)} MiB.`)
       }
-      const header = {id: job.id, format, width, height, bytes: data.length, stored: files, worker: process.pid}
+      const header = {id: job.id, format, width, height, bytes: data.length, stored: files !== undefined, worker: process.pid}
       if (!files) return encodeFrame(FrameType.Result, header, data)
-      await saveResult(resultFile(config.resultsDir, job.id, format), data, config.fsync)
+      await saveResult(resultFile(files.resultsDir, job.id, format), data, config.fsync)
       return encodeFrame(FrameType.Result, header)
     } catch (error) {
       const failure = error instanceof ImgscaleError ? error : new ImgscaleError('internal', 'The worker failed unexpectedly.')
@@ -128,13 +128,13 @@ async function saveResult(file: string, data: Buffer, fsync: boolean): Promise<v
 }
 
 /** A job that names task files must come from server A: it carries A's secret, and a task id. */
-function checkToken(id: string, given: string, expected: string): true {
+function checkToken(id: string, given: string, files: TaskFiles | undefined): TaskFiles {
   const a = Buffer.from(given)
-  const b = Buffer.from(expected)
-  if (a.length !== b.length || !timingSafeEqual(a, b) || !isTaskId(id)) {
+  const b = Buffer.from(files?.token ?? '')
+  if (!files || a.length !== b.length || !timingSafeEqual(a, b) || !isTaskId(id)) {
     throw new ImgscaleError('invalid_request', 'This job names task files, but its token or id is not valid.')
   }
-  return true
+  return files
 }
 
 const mib = (bytes: number): string => (bytes / 1024 / 1024).toFixed(1)

@@ -10,8 +10,8 @@ import type {Metrics} from '../metrics.js'
 import type {DiskState} from '../storage/disk-state.js'
 import type {TaskBackend} from '../tasks/backend.js'
 import {errorHandler} from './error-handler.js'
-import {healthHandler} from './health.js'
 import {checkUploadHeaders, parseMultipart} from './multipart.js'
+import {opsRoutes} from './ops-routes.js'
 import {requestLog} from './request-log.js'
 import {resultHandler, statusHandler} from './task-routes.js'
 import {uploadHandler} from './upload.js'
@@ -24,8 +24,8 @@ export interface AppDeps {
   /** Where uploads are spooled while they arrive. */
   spoolDir: string
   disk: DiskState
-  /** Server B's state. */
-  workers: () => PoolHealth
+  /** Server B's state: this process's workers, or every worker host's. */
+  workers: () => Promise<PoolHealth>
   /** True once shutdown has begun. */
   draining: () => boolean
 }
@@ -49,13 +49,9 @@ export function createApp(deps: AppDeps, log: Logger): Koa {
   )
   router.get('/status/:id', statusHandler(tasks))
   router.get('/result/:id', resultHandler(tasks, config.resultTtlMs, metrics))
-  router.get('/healthz', healthHandler({workers: deps.workers, disk: () => deps.disk.report(), draining: deps.draining}))
+  opsRoutes(router, metrics, {workers: deps.workers, disk: () => deps.disk.report(), draining: deps.draining})
   const page = webPage(config.maxScale)
   for (const path of page.paths) router.get(path, page.serve)
-  router.get('/metrics', async (ctx) => {
-    ctx.type = metrics.contentType
-    ctx.body = await metrics.render()
-  })
 
   const app = new Koa()
   app.silent = true

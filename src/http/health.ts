@@ -8,11 +8,14 @@
 import type {Context} from 'koa'
 
 import type {PoolHealth} from '../backend/pool.js'
+import {ImgscaleError} from '../errors.js'
 import type {DiskReport} from '../storage/disk-state.js'
 
 export interface HealthSources {
-  workers: () => PoolHealth
-  disk: () => Promise<DiskReport>
+  /** Rejects with `unavailable` when they cannot be counted (Redis unreachable). */
+  workers: () => Promise<PoolHealth>
+  /** Where uploads go; a worker host has none. */
+  disk?: () => Promise<DiskReport>
   draining: () => boolean
 }
 
@@ -26,8 +29,17 @@ interface Degraded {
 
 export function healthHandler(sources: HealthSources) {
   return async function health(ctx: Context): Promise<void> {
-    const pool = sources.workers()
-    const disk = await sources.disk()
+    let pool: PoolHealth
+    try {
+      pool = await sources.workers()
+    } catch (error) {
+      if (!(error instanceof ImgscaleError) || error.code !== 'unavailable') throw error
+      ctx.status = 503
+      if (error.retryAfter) ctx.set('Retry-After', String(error.retryAfter))
+      ctx.body = {status: 'unavailable', workers: 0, error: error.toJSON()}
+      return
+    }
+    const disk = (await sources.disk?.()) ?? {full: false}
     const degraded: Degraded = {}
     // Only while workers are missing: once the pool is whole, all is well again (the metrics keep the back-off).
     if (pool.live < pool.wanted) {

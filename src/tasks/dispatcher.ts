@@ -10,8 +10,8 @@ import {setTimeout} from 'node:timers/promises'
 
 import type {Logger} from 'pino'
 
+import {attemptOnServerB, type Workers} from '../backend/attempt.js'
 import type {BackendClient} from '../backend/client.js'
-import type {WorkerPool} from '../backend/pool.js'
 import {FIXED} from '../config.js'
 import {ImgscaleError} from '../errors.js'
 import type {Metrics} from '../metrics.js'
@@ -37,7 +37,7 @@ export class Dispatcher {
   constructor(
     private readonly store: TaskStore,
     private readonly backend: Pick<BackendClient, 'run'>,
-    private readonly workers: Pick<WorkerPool, 'whenLive' | 'replaceIfStuck'>,
+    private readonly workers: Workers,
     /** The secret that makes workers save results to disk themselves. */
     private readonly token: string,
     private readonly limits: DispatchLimits,
@@ -135,14 +135,12 @@ export class Dispatcher {
   /** Runs the job on server B, on a fresh connection for each attempt. */
   private async process(task: Task): Promise<ResultHeader> {
     const job = {id: task.id, ...task.plan, token: this.token}
+    const {taskTimeoutMs} = this.limits
     for (let attempt = 1; ; attempt++) {
-      await this.workers.whenLive(this.limits.taskTimeoutMs)
       try {
-        return await this.backend.run(job, this.limits.taskTimeoutMs)
+        return await attemptOnServerB(this.workers, task.id, taskTimeoutMs, () => this.backend.run(job, taskTimeoutMs))
       } catch (error) {
-        if (!(error instanceof ImgscaleError)) throw error
-        if (error.code === 'timeout') this.workers.replaceIfStuck(task.id)
-        if (error.code !== 'worker_failed' || this.abandoned) throw error
+        if (!(error instanceof ImgscaleError) || error.code !== 'worker_failed' || this.abandoned) throw error
         if (attempt >= FIXED.maxAttempts) {
           throw new ImgscaleError(
             'worker_failed',

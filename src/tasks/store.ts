@@ -9,7 +9,6 @@
 import {access} from 'node:fs/promises'
 
 import type {Logger} from 'pino'
-import {ulid} from 'ulid'
 
 import {FIXED} from '../config.js'
 import {ImgscaleError, type ErrorBody} from '../errors.js'
@@ -20,7 +19,8 @@ import type {ResultHeader} from '../protocol/messages.js'
 import type {DiskState} from '../storage/disk-state.js'
 import {isDiskFull} from '../storage/durable-files.js'
 import type {DataDir} from './data-dir.js'
-import {fromRecord, toRecord, type Task} from './task.js'
+import {EndWaiters} from './end-waiters.js'
+import {fromRecord, hasEnded, LOST_UPLOAD, isExpired, markDone, markFailed, markProcessing, newTask, reportEnded, reportQueued, toRecord, type Task} from './task.js'
 
 export interface NewTask {
   scaleFactor: number
@@ -36,8 +36,7 @@ const SWEEP_BATCH = 500
 export class TaskStore {
   /** Unfinished tasks, and finished ones whose final record could not be written (disk full). */
   private readonly live = new Map<string, Task>()
-  /** Callers waiting for a task to end (long-polling status requests). */
-  private readonly endWaiters = new Map<string, Set<() => void>>()
+  private readonly endWaiters = new EndWaiters()
   private sweeper?: NodeJS.Timeout
   private sweeping?: Promise<number>
 
@@ -55,16 +54,7 @@ export class TaskStore {
    * promise a restart, or a power cut, keeps.
    */
   async accept({spooledPath, ...params}: NewTask): Promise<Task> {
-    const task: Task = {
-      id: ulid(),
-      status: 'queued',
-      createdAt: new Date(),
-      startedAt: null,
-      finishedAt: null,
-      output: null,
-      error: null,
-      ...params,
-    }
+    const task = newTask(params)
     try {
       await this.dir.adoptUpload(spooledPath, task.id)
       await this.write(task)
@@ -75,8 +65,7 @@ export class TaskStore {
     }
     this.disk.markWritten()
     this.live.set(task.id, task)
-    this.metrics.uploadAccepted(task.input.bytes)
-    this.log.info({task: task.id, status: task.status, input: task.input, plan: task.plan}, 'task queued')
+    reportQueued(task, this.metrics, this.log)
     return task
   }
 
@@ -97,8 +86,7 @@ export class TaskStore {
         rerun.push(task)
       } else {
         this.log.error({task: task.id}, 'the input of an unfinished task is missing')
-        task.error = {code: 'internal', message: 'The uploaded image was lost before it could be processed.'}
-        task.status = 'failed'
+        markFailed(task, LOST_UPLOAD)
         task.finishedAt = new Date(now)
         await this.persistEnd(task)
       }
@@ -129,39 +117,25 @@ export class TaskStore {
 
   /** Resolves when the task ends or after `ms`, whichever is first. */
   waitForEnd(task: Task, ms: number): Promise<void> {
-    if (task.status === 'done' || task.status === 'failed' || ms <= 0) return Promise.resolve()
-    return new Promise((resolve) => {
-      const waiters = this.endWaiters.get(task.id) ?? new Set()
-      this.endWaiters.set(task.id, waiters)
-      const wake = (): void => {
-        clearTimeout(timer)
-        waiters.delete(wake)
-        if (waiters.size === 0) this.endWaiters.delete(task.id)
-        resolve()
-      }
-      const timer = setTimeout(wake, ms)
-      waiters.add(wake)
-    })
+    return hasEnded(task) ? Promise.resolve() : this.endWaiters.wait(task.id, ms)
   }
 
   /** Not written to disk: a task found unfinished after a crash is run again, exactly like a queued one. */
   start(task: Task): void {
-    task.status = 'processing'
-    task.startedAt = new Date()
-    this.log.info({task: task.id, status: task.status}, 'task processing')
+    markProcessing(task, this.log)
   }
 
   /** The worker has saved the result in the results folder; the record now says done. */
   async finish(task: Task, header: ResultHeader): Promise<void> {
-    task.output = {format: header.format, width: header.width, height: header.height, bytes: header.bytes}
+    markDone(task, header)
     this.disk.markWritten()
-    await this.end(task, 'done', header.worker)
+    await this.end(task, header.worker)
   }
 
   async fail(task: Task, error: ErrorBody): Promise<void> {
-    task.error = error
+    markFailed(task, error)
     if (error.code === 'insufficient_storage') this.disk.markFull()
-    await this.end(task, 'failed')
+    await this.end(task)
   }
 
   /** Removes tasks that ended more than the retention time ago, files and all. Resolves with how many. */
@@ -214,18 +188,14 @@ export class TaskStore {
   }
 
   private expired(task: Task, now: number): boolean {
-    return task.finishedAt !== null && now - task.finishedAt.getTime() >= this.ttlMs
+    return isExpired(task, this.ttlMs, now)
   }
 
   /** `worker`: pid of the worker that produced the result, for the log. */
-  private async end(task: Task, status: 'done' | 'failed', worker?: number): Promise<void> {
-    task.status = status
-    task.finishedAt = new Date()
+  private async end(task: Task, worker?: number): Promise<void> {
     await this.persistEnd(task)
-    const ms = task.finishedAt.getTime() - (task.startedAt ?? task.createdAt).getTime()
-    this.metrics.taskEnded(status, task.error?.code, ms / 1000)
-    this.log.info({task: task.id, status, ms, worker, output: task.output, error: task.error}, `task ${status}`)
-    for (const wake of [...(this.endWaiters.get(task.id) ?? [])]) wake()
+    reportEnded(task, worker, this.metrics, this.log)
+    this.endWaiters.wake(task.id)
   }
 
   /**

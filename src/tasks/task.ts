@@ -1,7 +1,12 @@
+import type {Logger} from 'pino'
+import {ulid} from 'ulid'
+
 import type {ErrorBody} from '../errors.js'
 import type {ImageFormat} from '../image/formats.js'
 import type {ResizePlan} from '../image/plan.js'
 import type {ImageInfo} from '../image/probe.js'
+import type {Metrics} from '../metrics.js'
+import type {ResultHeader} from '../protocol/messages.js'
 
 export type TaskStatus = 'queued' | 'processing' | 'done' | 'failed'
 
@@ -23,6 +28,51 @@ export interface Task {
   plan: ResizePlan
   output: ImageSummary | null
   error: ErrorBody | null
+}
+
+/** A new task, queued, with a fresh ULID. */
+export function newTask(params: Pick<Task, 'scaleFactor' | 'input' | 'plan'>): Task {
+  return {id: ulid(), status: 'queued', createdAt: new Date(), startedAt: null, finishedAt: null, output: null, error: null, ...params}
+}
+
+export const hasEnded = (task: Task): boolean => task.status === 'done' || task.status === 'failed'
+
+/** A finished task is kept for `ttlMs` after it ended, and never answered after that. */
+export const isExpired = (task: Task, ttlMs: number, now: number): boolean => task.finishedAt !== null && now - task.finishedAt.getTime() >= ttlMs
+
+// Every task moves the same way, wherever it is kept; these say how, and log it.
+
+export function markProcessing(task: Task, log: Logger): void {
+  task.status = 'processing'
+  task.startedAt = new Date()
+  log.info({task: task.id, status: task.status}, 'task processing')
+}
+
+export function markDone(task: Task, header: ResultHeader): void {
+  task.status = 'done'
+  task.finishedAt = new Date()
+  task.output = {format: header.format, width: header.width, height: header.height, bytes: header.bytes}
+}
+
+export const LOST_UPLOAD: ErrorBody = {code: 'internal', message: 'The uploaded image was lost before it could be processed.'}
+
+export function markFailed(task: Task, error: ErrorBody): void {
+  task.status = 'failed'
+  task.finishedAt = new Date()
+  task.error = error
+}
+
+export function reportQueued(task: Task, metrics: Metrics, log: Logger): void {
+  metrics.uploadAccepted(task.input.bytes)
+  log.info({task: task.id, status: task.status, input: task.input, plan: task.plan}, 'task queued')
+}
+
+/** Once the end is stored. `worker`: pid of the worker that produced the result. */
+export function reportEnded(task: Task, worker: number | undefined, metrics: Metrics, log: Logger): void {
+  const status = task.status as 'done' | 'failed'
+  const ms = task.finishedAt!.getTime() - (task.startedAt ?? task.createdAt).getTime()
+  metrics.taskEnded(status, task.error?.code, ms / 1000)
+  log.info({task: task.id, status, ms, worker, output: task.output, error: task.error}, `task ${status}`)
 }
 
 /** The contract's `GET /status/<id>` document. */

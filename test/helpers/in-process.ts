@@ -20,7 +20,7 @@ export function tempDir(): string {
 export const removeDir = (dir: string): void => rmSync(dir, {recursive: true, force: true})
 
 export function metrics(): Metrics {
-  const workers = (): PoolHealth => ({live: 1, wanted: 1, respawning: 0, backoffMs: 0})
+  const workers = async (): Promise<PoolHealth> => ({live: 1, wanted: 1, respawning: 0, backoffMs: 0})
   return new Metrics({counts: async () => ({queued: 0, inflight: 0}), workers, diskFull: () => false})
 }
 

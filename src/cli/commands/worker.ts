@@ -1,0 +1,48 @@
+import {StartupError} from '../../errors.js'
+import {createLogger} from '../../log.js'
+import {startWorkerService} from '../../service/worker-service.js'
+import {BaseCommand} from '../base-command.js'
+import {ipFlag, portFlag} from '../flags.js'
+import {configFrom, processingFlags, untilSignalled} from '../service-flags.js'
+
+export default class Worker extends BaseCommand {
+  static override summary = 'Run a processing host: resize workers that take tasks from Redis, without HTTP.'
+  static override description = `Takes jobs from the queue in Redis that every \`serve --redis\` adds to, and
+hands each to its own cluster workers over their shared TCP port (on loopback),
+with the image in the frame; results go back to Redis. Add hosts to add
+throughput. Prints one ready line on stdout; logs are JSON lines on stderr.
+SIGINT/SIGTERM finish the tasks held (bounded by --shutdown-grace), then exit 0.`
+  static override examples = [
+    '<%= config.bin %> worker --redis redis://10.0.0.5:6379',
+    '<%= config.bin %> worker --redis redis://10.0.0.5:6379 -w 4 --metrics-port 9464',
+  ]
+
+  static override flags = {
+    ...processingFlags,
+    'metrics-port': portFlag({char: undefined, description: 'serve /metrics and /healthz on this port (none by default)'}),
+    'metrics-ip': ipFlag({char: undefined, default: '127.0.0.1', description: 'address of --metrics-port'}),
+  }
+
+  async run(): Promise<void> {
+    const {flags} = await this.parse(Worker)
+    if (!flags.redis) this.fail('A worker takes its tasks from Redis: give --redis redis://HOST:PORT (or set IMGSCALE_REDIS_URL).')
+    if (flags.workers === 0) this.fail('A worker host needs at least one worker (-w 1 or more).')
+    const log = createLogger(flags['log-level'])
+    const metricsAt = flags['metrics-port'] === undefined ? undefined : {host: flags['metrics-ip'], port: flags['metrics-port']}
+
+    let worker
+    try {
+      worker = await startWorkerService(configFrom(flags), metricsAt, log)
+    } catch (error) {
+      if (error instanceof StartupError) this.fail(error.message)
+      throw error
+    }
+    this.log(`imgscale worker ready: ${worker.summary}`)
+    if (worker.metricsUrl) log.info({url: worker.metricsUrl}, 'serving /metrics and /healthz')
+
+    log.info({signal: await untilSignalled()}, 'signal received')
+    await worker.stop()
+    log.info('stopped')
+    process.exit(0)
+  }
+}

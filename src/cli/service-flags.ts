@@ -1,0 +1,77 @@
+/**
+ * The flags of the processes that run the service (`serve`, `worker`), and
+ * the one place they become a ServiceConfig: every number in its flag's
+ * unit, converted once, defaults from config.ts.
+ */
+import {Flags, type Interfaces} from '@oclif/core'
+
+import {DEFAULTS, type ServiceConfig} from '../config.js'
+import {LOG_LEVELS, type LogLevel} from '../log.js'
+import {ipFlag, positiveNumber} from './flags.js'
+
+const MiB = 1024 * 1024
+
+/** What a worker host needs as much as serve does: server B, its limits, Redis. */
+export const processingFlags = {
+  workers: Flags.integer({char: 'w', min: 0, max: 256, default: DEFAULTS.workers, description: 'server B worker processes (default: available parallelism; 0 with --redis: server A alone)'}),
+  'backend-host': ipFlag({char: undefined, default: DEFAULTS.backendHost, description: 'address server B listens on (keep it on loopback unless A runs elsewhere)'}),
+  'backend-port': Flags.integer({min: 0, max: 65_535, default: DEFAULTS.backendPort, description: 'port server B listens on (0 = any free port)'}),
+  'max-upload-mb': positiveNumber({default: DEFAULTS.maxUploadBytes / MiB, description: 'largest upload in MiB (413 above it)'}),
+  'max-input-mp': positiveNumber({default: DEFAULTS.maxInputPixels / 1e6, description: 'largest input in megapixels, all frames counted (422 above it)'}),
+  'max-output-mp': positiveNumber({default: DEFAULTS.maxOutputPixels / 1e6, description: 'largest output in megapixels (422 above it)'}),
+  'max-frames': Flags.integer({min: 1, default: DEFAULTS.maxFrames, description: 'most frames in an animated GIF/WebP (422 above it)'}),
+  'inflight-per-worker': Flags.integer({min: 1, max: 64, default: DEFAULTS.inflightPerWorker, description: 'tasks sent to each worker at once'}),
+  'task-timeout': positiveNumber({default: DEFAULTS.taskTimeoutMs / 1000, description: 'seconds a task may spend processing before it fails with timeout'}),
+  'result-ttl': positiveNumber({default: DEFAULTS.resultTtlMs / 1000, description: 'seconds finished tasks and their results are kept'}),
+  'shutdown-grace': positiveNumber({default: DEFAULTS.shutdownGraceMs / 1000, description: 'seconds SIGINT/SIGTERM waits for tasks in flight'}),
+  'max-result-mb': positiveNumber({default: DEFAULTS.maxResultBytes / MiB, description: 'largest result a worker may return, in MiB (the task fails above it)'}),
+  'backend-idle-timeout': positiveNumber({default: DEFAULTS.backendIdleMs / 1000, description: 'seconds a server B connection may sit idle between jobs'}),
+  redis: Flags.string({
+    env: 'IMGSCALE_REDIS_URL',
+    helpValue: '<url>',
+    description: 'redis://[USER:PASSWORD@]HOST:PORT[/DB] (rediss:// for TLS): tasks, queue and images live there, shared by every serve and worker on it',
+  }),
+  'stall-interval': positiveNumber({
+    default: DEFAULTS.stallIntervalMs / 1000,
+    description: 'with --redis: seconds after which the jobs of a lost host (killed, frozen, cut off) run on another',
+  }),
+  'log-level': Flags.option({options: LOG_LEVELS, default: 'info' as LogLevel, description: 'level of the JSON logs on stderr'})(),
+}
+
+type ProcessingFlags = Interfaces.InferredFlags<typeof processingFlags>
+
+/** A ServiceConfig from the flags given; what a command has no flag for keeps its default. */
+export function configFrom(flags: ProcessingFlags & Partial<Record<string, unknown>>, more: Partial<ServiceConfig> = {}): ServiceConfig {
+  const seconds = (value: number): number => Math.round(value * 1000)
+  return {
+    ...DEFAULTS,
+    workers: flags.workers,
+    backendHost: flags['backend-host'],
+    backendPort: flags['backend-port'],
+    maxUploadBytes: Math.round(flags['max-upload-mb'] * MiB),
+    maxInputPixels: Math.round(flags['max-input-mp'] * 1e6),
+    maxOutputPixels: Math.round(flags['max-output-mp'] * 1e6),
+    maxFrames: flags['max-frames'],
+    inflightPerWorker: flags['inflight-per-worker'],
+    taskTimeoutMs: seconds(flags['task-timeout']),
+    resultTtlMs: seconds(flags['result-ttl']),
+    shutdownGraceMs: seconds(flags['shutdown-grace']),
+    maxResultBytes: Math.round(flags['max-result-mb'] * MiB),
+    backendIdleMs: seconds(flags['backend-idle-timeout']),
+    redisUrl: flags.redis ?? '',
+    stallIntervalMs: seconds(flags['stall-interval']),
+    ...more,
+  }
+}
+
+/** Waits for SIGINT or SIGTERM; a second one exits at once, skipping the drain. */
+export async function untilSignalled(): Promise<NodeJS.Signals> {
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGINT', resolve)
+    process.once('SIGTERM', resolve)
+  })
+  const forceExit = (): never => process.exit(1)
+  process.once('SIGINT', forceExit)
+  process.once('SIGTERM', forceExit)
+  return signal
+}

@@ -1,0 +1,60 @@
+/**
+ * Connections to Redis, one per use, as BullMQ asks: server A's commands fail
+ * fast (an upload gets 503 at once rather than waiting on a dead Redis),
+ * while a worker host's queue connection and the pub/sub subscriber wait
+ * and retry for as long as it takes. All of them reconnect by themselves.
+ * Only `HOST:PORT` is ever logged: the URL may carry a password.
+ */
+import {Redis} from 'ioredis'
+import type {Logger} from 'pino'
+
+import {FIXED} from '../config.js'
+import {StartupError} from '../errors.js'
+import type {RedisTarget} from './redis-url.js'
+
+export type Role = 'commands' | 'queue' | 'subscriber'
+
+export function connectRedis(target: RedisTarget, role: Role, log: Logger, onReconnect: () => void): Redis {
+  const redis = new Redis({
+    ...target.options,
+    connectionName: `imgscale-${role}`,
+    retryStrategy: (times) => Math.min(times * FIXED.redisReconnectStepMs, FIXED.redisReconnectMaxMs),
+    ...(role === 'commands'
+      ? {enableOfflineQueue: false, commandTimeout: FIXED.redisCommandTimeoutMs, maxRetriesPerRequest: 1}
+      : // BullMQ's rule for connections that block or must not drop commands.
+        {maxRetriesPerRequest: null}),
+  })
+  let lost = false
+  let everReady = false
+  // Without a listener ioredis prints every failed attempt itself; transitions are what an operator needs.
+  redis.on('error', () => {})
+  redis.on('close', () => {
+    if (lost || !everReady) return
+    lost = true
+    log.warn({redis: target.display, role}, 'Redis connection lost; reconnecting')
+  })
+  redis.on('ready', () => {
+    everReady = true
+    if (!lost) return
+    lost = false
+    onReconnect()
+    log.info({redis: target.display, role}, 'Redis connection back')
+  })
+  return redis
+}
+
+/** Waits for the first connection: a process that cannot reach Redis at start says so and exits. */
+export async function whenConnected(redis: Redis, target: RedisTarget): Promise<void> {
+  if (redis.status === 'ready') return
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      redis.off('ready', ready)
+      reject(new StartupError(`Redis at ${target.display} could not be reached within ${FIXED.redisStartTimeoutMs / 1000} s.`))
+    }, FIXED.redisStartTimeoutMs)
+    const ready = (): void => {
+      clearTimeout(timer)
+      resolve()
+    }
+    redis.once('ready', ready)
+  })
+}

@@ -1,0 +1,140 @@
+/**
+ * A worker host's consumer of the shared queue: BullMQ hands it jobs (as
+ * many at once as its workers take), and each is sent to this host's own
+ * server B with the image in the frame; the result comes back on the socket
+ * and goes to Redis. The task record says how a task ended, so the job is
+ * done either way once that is written; only a lost worker, or a lost host
+ * (BullMQ's stalled-job check), makes BullMQ run a job again, a bounded
+ * number of times. Image errors are answers, never retried.
+ */
+import {UnrecoverableError, Worker, type Job} from 'bullmq'
+import type {Redis} from 'ioredis'
+import type {Logger} from 'pino'
+
+import {attemptOnServerB, type Workers} from '../backend/attempt.js'
+import type {BackendClient, Result} from '../backend/client.js'
+import {FIXED} from '../config.js'
+import {ImgscaleError} from '../errors.js'
+import type {Metrics} from '../metrics.js'
+import {hasEnded, LOST_UPLOAD, markDone, markFailed, markProcessing, reportEnded, type Task} from '../tasks/task.js'
+import {withinMs} from '../within.js'
+import {PREFIX, QUEUE} from './keys.js'
+import type {RedisTasks} from './task-records.js'
+
+/** This host's server B, as the runner uses it. */
+export interface HostServerB {
+  client: Pick<BackendClient, 'send'>
+  workers: Workers
+}
+
+export interface RunnerLimits {
+  /** Jobs held at once: workers x in flight per worker. */
+  concurrency: number
+  taskTimeoutMs: number
+  maxResultBytes: number
+  stallIntervalMs: number
+}
+
+export class JobRunner {
+  private readonly worker: Worker
+
+  constructor(
+    connection: Redis,
+    private readonly records: RedisTasks,
+    private readonly serverB: HostServerB,
+    private readonly limits: RunnerLimits,
+    private readonly metrics: Metrics,
+    private readonly log: Logger,
+  ) {
+    this.worker = new Worker(QUEUE, (job) => this.process(job), {
+      connection,
+      prefix: PREFIX,
+      concurrency: limits.concurrency,
+      // A host that stops renewing its locks (killed, frozen, cut off) has
+      // its jobs moved back to the queue within about twice this.
+      stalledInterval: limits.stallIntervalMs,
+      lockDuration: limits.stallIntervalMs,
+      maxStalledCount: FIXED.maxAttempts,
+    })
+    this.worker.on('error', () => {}) // connection trouble: logged once by connection.ts; BullMQ retries itself
+    this.worker.on('stalled', (id: string) => {
+      this.metrics.jobStalled()
+      this.log.warn({task: id}, 'the host running this task was lost; it runs again')
+    })
+    this.worker.on('failed', (job: Job | undefined, error: Error) => {
+      if (job) void this.failedByQueue(job, error)
+    })
+  }
+
+  /** Finishes the jobs it holds (within `graceMs`, after which they are left to run again elsewhere) and stops. */
+  async stop(graceMs: number): Promise<void> {
+    if (!(await withinMs(this.worker.close(), graceMs))) {
+      this.log.warn('shutdown grace time over; tasks still held will run again on another host')
+      await this.worker.close(true)
+    }
+  }
+
+  private async process(job: Job): Promise<void> {
+    const task = await this.records.get(job.id!)
+    // Ended by an earlier run whose completion BullMQ never heard of, or expired, or never confirmed.
+    if (!task || hasEnded(task)) return
+    if (job.attemptsStarted > FIXED.maxAttempts) return this.end(task, lostTooOften(job.attemptsStarted - 1))
+    markProcessing(task, this.log)
+    await this.records.update(task)
+    const image = await this.records.upload(task.id)
+    if (!image) return this.end(task, new ImgscaleError(LOST_UPLOAD.code, LOST_UPLOAD.message))
+
+    const outcome = await this.resize(task, image)
+    if (!(outcome instanceof ImgscaleError)) {
+      markDone(task, outcome.header)
+      await this.records.finish(task, outcome.body)
+      reportEnded(task, outcome.header.worker, this.metrics, this.log)
+      return
+    }
+    if (outcome.code === 'worker_failed' && job.attemptsStarted < FIXED.maxAttempts) {
+      this.log.warn({task: task.id, attempt: job.attemptsStarted, err: outcome.message}, 'worker lost during the task; it runs again')
+      this.metrics.taskRetried()
+      throw outcome
+    }
+    await this.end(task, outcome.code === 'worker_failed' ? lostTooOften(job.attemptsStarted) : outcome)
+  }
+
+  /** The result, or why there is none. Errors writing to Redis are not caught here: BullMQ runs the job again. */
+  private async resize(task: Task, image: Buffer): Promise<Result | ImgscaleError> {
+    const {taskTimeoutMs, maxResultBytes} = this.limits
+    try {
+      return await attemptOnServerB(this.serverB.workers, task.id, taskTimeoutMs, () =>
+        this.serverB.client.send({id: task.id, ...task.plan}, image, taskTimeoutMs, maxResultBytes),
+      )
+    } catch (error) {
+      if (error instanceof ImgscaleError) return error
+      this.log.error({task: task.id, err: error}, 'task failed on an internal error')
+      return new ImgscaleError('internal', 'The task failed unexpectedly.', {cause: error})
+    }
+  }
+
+  private async end(task: Task, error: ImgscaleError): Promise<void> {
+    markFailed(task, error.toJSON())
+    await this.records.fail(task)
+    reportEnded(task, undefined, this.metrics, this.log)
+  }
+
+  /**
+   * BullMQ failed a job for good without our processor deciding it (it
+   * stalled too often, or writing its end to Redis kept failing): its task
+   * must still end.
+   */
+  private async failedByQueue(job: Job, error: Error): Promise<void> {
+    const final = error instanceof UnrecoverableError || error.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1)
+    if (!final) return
+    try {
+      const task = await this.records.get(job.id!)
+      if (task && !hasEnded(task)) await this.end(task, lostTooOften(job.attemptsStarted))
+    } catch (cause) {
+      this.log.error({task: job.id, err: cause}, 'could not record the end of a task the queue gave up on')
+    }
+  }
+}
+
+const lostTooOften = (times: number): ImgscaleError =>
+  new ImgscaleError('worker_failed', `The worker processing this image was lost ${times} times in a row; the image may be what crashes it.`)

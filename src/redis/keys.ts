@@ -1,0 +1,21 @@
+/**
+ * Where imgscale keeps things in Redis (docs/scaling.md has the table).
+ * BullMQ's own keys start with `imgscale:tasks:`; ours are beside them.
+ */
+export const PREFIX = 'imgscale'
+/** The BullMQ queue every front end adds to and every worker host takes from. */
+export const QUEUE = 'tasks'
+
+export const keys = {
+  /** The task's status document (JSON), with the result's expiry once it ended. */
+  task: (id: string): string => `${PREFIX}:task:${id}`,
+  /** The uploaded image, until its task ends. */
+  upload: (id: string): string => `${PREFIX}:upload:${id}`,
+  /** The resized image, until the task expires. */
+  result: (id: string): string => `${PREFIX}:result:${id}`,
+  /** Hash: worker host id -> its workers and when that stops being news. */
+  hosts: `${PREFIX}:hosts`,
+  /** Pub/sub channel: the id of every task that ends, for long polls on any front end. */
+  ended: `${PREFIX}:ended`,
+}
+

@@ -1,0 +1,133 @@
+/**
+ * Server A's task backend past one machine: tasks, uploads and results live
+ * in Redis (task-records.ts) and jobs in one BullMQ queue, so any number of
+ * front ends are one service. Every answer comes from Redis: a task accepted
+ * by one front end is read, waited for and downloaded through any other, and
+ * the queue limit counts every front end's tasks. While Redis is
+ * unreachable every call fails with 503 `unavailable`.
+ */
+import {readFile} from 'node:fs/promises'
+import {Readable} from 'node:stream'
+
+import type {Queue} from 'bullmq'
+import type {Redis} from 'ioredis'
+import type {Logger} from 'pino'
+
+import {FIXED, type ServiceConfig} from '../config.js'
+import {ImgscaleError} from '../errors.js'
+import type {Metrics} from '../metrics.js'
+import type {TaskBackend} from '../tasks/backend.js'
+import {EndWaiters} from '../tasks/end-waiters.js'
+import type {NewTask} from '../tasks/store.js'
+import {hasEnded, newTask, reportQueued, type Task} from '../tasks/task.js'
+import {connectRedis, whenConnected} from './connection.js'
+import {HostRegistry} from './hosts.js'
+import {keys} from './keys.js'
+import {countJobs, JOB_OPTIONS, openQueue} from './queue.js'
+import type {RedisTarget} from './redis-url.js'
+import {RedisTasks} from './task-records.js'
+
+export class RedisBackend implements TaskBackend {
+  private readonly ended = new EndWaiters()
+
+  private constructor(
+    private readonly commands: Redis,
+    private readonly subscriber: Redis,
+    private readonly queue: Queue,
+    private readonly records: RedisTasks,
+    readonly hosts: HostRegistry,
+    private readonly maxQueue: number,
+    private readonly metrics: Metrics,
+    private readonly log: Logger,
+  ) {
+    subscriber.on('message', (_channel: string, id: string) => this.ended.wake(id))
+    // Ends published while the subscription was down were missed: every long poll looks again.
+    subscriber.on('ready', () => this.ended.wakeAll())
+  }
+
+  static async open(config: ServiceConfig, target: RedisTarget, metrics: Metrics, log: Logger): Promise<RedisBackend> {
+    const reconnected = (): void => metrics.redisReconnected()
+    const commands = connectRedis(target, 'commands', log, reconnected)
+    const subscriber = connectRedis(target, 'subscriber', log, reconnected)
+    try {
+      await Promise.all([whenConnected(commands, target), whenConnected(subscriber, target)])
+      await subscriber.subscribe(keys.ended)
+    } catch (error) {
+      commands.disconnect()
+      subscriber.disconnect()
+      throw error
+    }
+    const queue = openQueue(commands)
+    const records = new RedisTasks(commands, config.resultTtlMs)
+    return new RedisBackend(commands, subscriber, queue, records, new HostRegistry(commands), config.maxQueue, metrics, log)
+  }
+
+  async checkRoom(): Promise<void> {
+    const {queued} = await this.counts()
+    if (queued >= this.maxQueue) {
+      throw new ImgscaleError('busy', `The service is busy (${queued} tasks waiting); try again shortly.`, {retryAfter: FIXED.retryAfterSeconds})
+    }
+  }
+
+  async submit({spooledPath, ...params}: NewTask): Promise<Task> {
+    await this.checkRoom()
+    const image = await readFile(spooledPath)
+    const task = newTask(params)
+    await reach(async () => {
+      await this.records.create(task, image)
+      try {
+        await this.queue.add('resize', {}, {...JOB_OPTIONS, jobId: task.id})
+        await this.records.confirm(task.id)
+      } catch (error) {
+        // Best effort: the lease removes them anyway.
+        await this.records.discard(task.id).catch(() => undefined)
+        throw error
+      }
+    })
+    reportQueued(task, this.metrics, this.log)
+    return task
+  }
+
+  get(id: string): Promise<Task | undefined> {
+    return reach(() => this.records.get(id))
+  }
+
+  async waitForEnd(id: string, ms: number): Promise<Task | undefined> {
+    const until = Date.now() + ms
+    for (;;) {
+      const task = await this.get(id)
+      const left = until - Date.now()
+      if (!task || hasEnded(task) || left <= 0) return task
+      // Woken by the end's announcement, or by a reconnection, then read again.
+      await this.ended.wait(id, left)
+    }
+  }
+
+  async openResult(task: Task): Promise<Readable | undefined> {
+    const bytes = await reach(() => this.records.result(task.id))
+    return bytes ? Readable.from([bytes]) : undefined
+  }
+
+  async counts(): Promise<{queued: number; inflight: number}> {
+    return reach(() => countJobs(this.queue))
+  }
+
+  async close(): Promise<void> {
+    await this.queue.close().catch(() => undefined)
+    this.subscriber.disconnect()
+    this.commands.disconnect()
+  }
+}
+
+/** Runs Redis calls; if Redis cannot be reached (refused, timed out, gone) the caller gets 503 unavailable. */
+export async function reach<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call()
+  } catch (error) {
+    if (error instanceof ImgscaleError) throw error
+    throw new ImgscaleError('unavailable', 'The task store (Redis) cannot be reached; try again shortly.', {
+      retryAfter: FIXED.redisRetryAfterSeconds,
+      cause: error,
+    })
+  }
+}

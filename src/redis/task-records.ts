@@ -1,0 +1,97 @@
+/**
+ * Tasks, uploads and results as Redis values (keys.ts), shared by every
+ * front end and worker host. A task's record and upload have no expiry while
+ * it is unfinished; when it ends, the record and the result get the
+ * retention time as their Redis expiry, the upload is deleted, and the end
+ * is published for the long polls of every front end, in one transaction.
+ */
+import type {ChainableCommander, Redis} from 'ioredis'
+
+import {FIXED} from '../config.js'
+import {fromRecord, isExpired, toRecord, type Task} from '../tasks/task.js'
+import {keys} from './keys.js'
+
+export class RedisTasks {
+  constructor(
+    private readonly redis: Redis,
+    private readonly ttlMs: number,
+  ) {}
+
+  /**
+   * Stores a new task and its image under a lease: both expire unless
+   * `confirm` follows, so a front end that dies before queueing the job
+   * leaves nothing behind.
+   */
+  async create(task: Task, image: Buffer): Promise<void> {
+    const lease = FIXED.uploadLeaseMs
+    await run(this.redis.multi().set(keys.task(task.id), record(task), 'PX', lease).set(keys.upload(task.id), image, 'PX', lease))
+  }
+
+  /** The job is queued: the task is kept until it ends. */
+  async confirm(id: string): Promise<void> {
+    await run(this.redis.multi().persist(keys.task(id)).persist(keys.upload(id)))
+  }
+
+  async discard(id: string): Promise<void> {
+    await this.redis.del(keys.task(id), keys.upload(id))
+  }
+
+  /** The task, or undefined when it never existed or has expired. */
+  async get(id: string, now = Date.now()): Promise<Task | undefined> {
+    const raw = await this.redis.get(keys.task(id))
+    const task = raw === null ? undefined : parse(raw)
+    return task && !isExpired(task, this.ttlMs, now) ? task : undefined
+  }
+
+  /** Saves an unfinished task's new state, unless it has gone meanwhile. */
+  async update(task: Task): Promise<void> {
+    await this.redis.set(keys.task(task.id), record(task), 'XX')
+  }
+
+  /** The task ended done with these bytes. */
+  async finish(task: Task, result: Buffer): Promise<void> {
+    const expiry = this.expiryOf(task)
+    await run(this.end(task, this.redis.multi().set(keys.result(task.id), result, 'PX', expiry)))
+  }
+
+  async fail(task: Task): Promise<void> {
+    await run(this.end(task, this.redis.multi()))
+  }
+
+  upload(id: string): Promise<Buffer | null> {
+    return this.redis.getBuffer(keys.upload(id))
+  }
+
+  result(id: string): Promise<Buffer | null> {
+    return this.redis.getBuffer(keys.result(id))
+  }
+
+  private end(task: Task, multi: ChainableCommander): ChainableCommander {
+    return multi
+      .set(keys.task(task.id), record(task), 'PX', this.expiryOf(task))
+      .del(keys.upload(task.id))
+      .publish(keys.ended, task.id)
+  }
+
+  /** Milliseconds left of a finished task's retention (at least 1: Redis refuses 0). */
+  private expiryOf(task: Task): number {
+    return Math.max(1, task.finishedAt!.getTime() + this.ttlMs - Date.now())
+  }
+}
+
+const record = (task: Task): string => JSON.stringify(toRecord(task))
+
+function parse(raw: string): Task | undefined {
+  try {
+    return fromRecord(JSON.parse(raw))
+  } catch {
+    return undefined
+  }
+}
+
+/** Runs a transaction; a command in it that failed fails the whole call. */
+async function run(multi: ChainableCommander): Promise<void> {
+  const replies = (await multi.exec()) ?? []
+  const failed = replies.find(([error]) => error)
+  if (failed) throw failed[0]
+}

@@ -1,0 +1,40 @@
+/** The default engine: tasks in one data directory, processed by this process's own server B workers. */
+import {randomBytes} from 'node:crypto'
+
+import type {Logger} from 'pino'
+
+import {hostForUrl} from '../address.js'
+import {BackendClient} from '../backend/client.js'
+import {WorkerPool} from '../backend/pool.js'
+import {workerConfigOf, type ServiceConfig} from '../config.js'
+import type {Metrics} from '../metrics.js'
+import {EmbeddedBackend} from '../tasks/embedded-backend.js'
+import type {Engine} from './engine.js'
+
+export async function startEmbeddedEngine(config: ServiceConfig, metrics: Metrics, log: Logger): Promise<Engine> {
+  const tasks = await EmbeddedBackend.open(config, metrics, log)
+  // Only A and its workers know it (it travels in the fork environment): it lets A's jobs use the task files.
+  const token = randomBytes(32).toString('hex')
+  const {uploadsDir, resultsDir, spool} = tasks.dir
+  const pool = new WorkerPool(workerConfigOf(config, {uploadsDir, resultsDir, token}), config.workers, metrics, log)
+  let backend
+  try {
+    backend = await pool.start()
+  } catch (error) {
+    await tasks.close()
+    throw error
+  }
+  tasks.start({client: new BackendClient(backend), workers: pool, token})
+  return {
+    tasks,
+    spoolDir: spool,
+    disk: tasks.disk,
+    workers: async () => pool.health(),
+    summary: `${config.workers} workers, backend ${hostForUrl(backend.host)}:${backend.port}`,
+    drain: (graceMs) => tasks.drain(graceMs),
+    async close() {
+      await pool.stop(2_000)
+      await tasks.close()
+    },
+  }
+}

@@ -1,0 +1,59 @@
+/**
+ * `imgscale serve` in one function: the engine (tasks and who processes
+ * them: embedded, or shared through Redis), and server A on top. Returns a
+ * handle whose `stop` drains and shuts everything down in the reverse order.
+ */
+import type {Server} from 'node:http'
+
+import type {Logger} from 'pino'
+
+import {hostForUrl} from '../address.js'
+import type {ServiceConfig} from '../config.js'
+import {createApp} from '../http/app.js'
+import {listen} from '../http/listen.js'
+import {configureSharp} from '../image/sharp-setup.js'
+import {Metrics} from '../metrics.js'
+import {withinMs} from '../within.js'
+import {startEmbeddedEngine} from './embedded-engine.js'
+import type {Engine} from './engine.js'
+import {startSharedEngine} from './shared-engine.js'
+
+export interface RunningService {
+  url: string
+  /** For the ready line: `2 workers, backend 127.0.0.1:41873`. */
+  summary: string
+  /** Stops taking uploads, waits (bounded) for tasks in flight, stops everything. */
+  stop(): Promise<void>
+}
+
+export async function startService(config: ServiceConfig, log: Logger): Promise<RunningService> {
+  // sharp reads image headers in server A (never pixels); same loader allow-list as the workers.
+  configureSharp()
+  let draining = false
+  // Read by the metrics only when scraped, by which time the engine exists.
+  const metrics = new Metrics({counts: () => engine.tasks.counts(), workers: () => engine.workers(), diskFull: () => engine.disk.isFull})
+  const engine: Engine = config.redisUrl ? await startSharedEngine(config, metrics, log) : await startEmbeddedEngine(config, metrics, log)
+
+  let server: Server
+  try {
+    const app = createApp({config, tasks: engine.tasks, metrics, spoolDir: engine.spoolDir, disk: engine.disk, workers: () => engine.workers(), draining: () => draining}, log)
+    server = await listen(app.callback(), config)
+  } catch (error) {
+    await engine.close()
+    throw error
+  }
+  return {
+    url: `http://${hostForUrl(config.host)}:${(server.address() as {port: number}).port}`,
+    summary: engine.summary,
+    async stop() {
+      draining = true
+      await engine.drain(config.shutdownGraceMs)
+      server.close()
+      server.closeIdleConnections()
+      // Downloads under way get a moment to finish before their sockets are cut.
+      await withinMs(new Promise((resolve) => server.once('close', resolve)), 2_000)
+      server.closeAllConnections()
+      await engine.close()
+    },
+  }
+}
