@@ -1,9 +1,11 @@
 /**
  * Connections to Redis, one per use, as BullMQ asks: server A's commands fail
- * fast (an upload gets 503 at once rather than waiting on a dead Redis),
- * while a worker host's queue connection and the pub/sub subscriber wait
- * and retry for as long as it takes. All of them reconnect by themselves.
- * Only `HOST:PORT` is ever logged: the URL may carry a password.
+ * fast (an upload gets 503 at once rather than waiting on a dead Redis);
+ * a worker host's commands wait and retry for as long as it takes; BullMQ's
+ * worker gets a connection of its own, since it blocks on it waiting for
+ * jobs and anything sent behind that would wait too; so does the pub/sub
+ * subscriber. All of them reconnect by themselves. Only `HOST:PORT` is
+ * ever logged: the URL may carry a password.
  */
 import {Redis} from 'ioredis'
 import type {Logger} from 'pino'
@@ -12,7 +14,7 @@ import {FIXED} from '../config.js'
 import {StartupError} from '../errors.js'
 import type {RedisTarget} from './redis-url.js'
 
-export type Role = 'commands' | 'queue' | 'subscriber'
+export type Role = 'commands' | 'patient' | 'blocking' | 'subscriber'
 
 export function connectRedis(target: RedisTarget, role: Role, log: Logger, onReconnect: () => void): Redis {
   const redis = new Redis({

@@ -37,7 +37,11 @@ export interface RunnerLimits {
 
 export class JobRunner {
   private readonly worker: Worker
+  /** Jobs being processed now, and who waits for there to be none. */
+  private held = 0
+  private idleWaiters: Array<() => void> = []
 
+  /** `connection`: BullMQ's own, not shared (it blocks on it). */
   constructor(
     connection: Redis,
     private readonly records: RedisTasks,
@@ -68,13 +72,30 @@ export class JobRunner {
 
   /** Finishes the jobs it holds (within `graceMs`, after which they are left to run again elsewhere) and stops. */
   async stop(graceMs: number): Promise<void> {
-    if (!(await withinMs(this.worker.close(), graceMs))) {
-      this.log.warn('shutdown grace time over; tasks still held will run again on another host')
+    // Waiting through BullMQ's pause() would reconnect its blocking connection, which a close right after leaks.
+    await this.worker.pause(true)
+    if (!(await withinMs(this.idle(), graceMs))) {
+      this.log.warn({held: this.held}, 'shutdown grace time over; tasks still held will run again on another host')
       await this.worker.close(true)
+      return
     }
+    await this.worker.close()
+  }
+
+  private idle(): Promise<void> {
+    return this.held === 0 ? Promise.resolve() : new Promise((resolve) => this.idleWaiters.push(resolve))
   }
 
   private async process(job: Job): Promise<void> {
+    this.held++
+    try {
+      await this.runJob(job)
+    } finally {
+      if (--this.held === 0) for (const wake of this.idleWaiters.splice(0)) wake()
+    }
+  }
+
+  private async runJob(job: Job): Promise<void> {
     const task = await this.records.get(job.id!)
     // Ended by an earlier run whose completion BullMQ never heard of, or expired, or never confirmed.
     if (!task || hasEnded(task)) return

@@ -95,11 +95,17 @@ export class RedisBackend implements TaskBackend {
   async waitForEnd(id: string, ms: number): Promise<Task | undefined> {
     const until = Date.now() + ms
     for (;;) {
-      const task = await this.get(id)
-      const left = until - Date.now()
-      if (!task || hasEnded(task) || left <= 0) return task
+      // Listening before reading: an end announced while the read is under way still wakes this.
+      const watch = this.ended.watch(id, until - Date.now())
+      let task: Task | undefined
+      try {
+        task = await this.get(id)
+      } finally {
+        if (!task || hasEnded(task) || Date.now() >= until) watch.cancel()
+      }
+      if (!task || hasEnded(task) || Date.now() >= until) return task
       // Woken by the end's announcement, or by a reconnection, then read again.
-      await this.ended.wait(id, left)
+      await watch.ended
     }
   }
 

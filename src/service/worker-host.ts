@@ -29,18 +29,21 @@ export interface WorkerHost {
 }
 
 export async function startWorkerHost(config: ServiceConfig, target: RedisTarget, metrics: Metrics, log: Logger): Promise<WorkerHost> {
-  const connection = connectRedis(target, 'queue', log, () => metrics.redisReconnected())
+  const reconnected = (): void => metrics.redisReconnected()
+  const connection = connectRedis(target, 'patient', log, reconnected)
+  const blocking = connectRedis(target, 'blocking', log, reconnected)
   const pool = new WorkerPool(workerConfigOf(config), config.workers, metrics, log)
   let backend: BackendAddress
   try {
-    await whenConnected(connection, target)
+    await Promise.all([whenConnected(connection, target), whenConnected(blocking, target)])
     backend = await pool.start()
   } catch (error) {
     connection.disconnect()
+    blocking.disconnect()
     throw error
   }
   const runner = new JobRunner(
-    connection,
+    blocking,
     new RedisTasks(connection, config.resultTtlMs),
     {client: new BackendClient(backend), workers: pool},
     {
@@ -63,6 +66,7 @@ export async function startWorkerHost(config: ServiceConfig, target: RedisTarget
       await leave()
       await queue.close().catch(() => undefined)
       await pool.stop(2_000)
+      blocking.disconnect()
       connection.disconnect()
     },
   }

@@ -4,11 +4,20 @@ export class EndWaiters {
 
   /** Resolves when `wake(id)` is called or after `ms`, whichever is first. */
   wait(id: string, ms: number): Promise<void> {
-    if (ms <= 0) return Promise.resolve()
-    return new Promise((resolve) => {
+    return this.watch(id, ms).ended
+  }
+
+  /**
+   * Like `wait`, for a caller that must start listening before it reads the
+   * task (so that an end in between is not missed) and may then not need to.
+   */
+  watch(id: string, ms: number): {ended: Promise<void>; cancel: () => void} {
+    if (ms <= 0) return {ended: Promise.resolve(), cancel: () => {}}
+    let wake = (): void => {}
+    const ended = new Promise<void>((resolve) => {
       const waiters = this.waiters.get(id) ?? new Set()
       this.waiters.set(id, waiters)
-      const wake = (): void => {
+      wake = (): void => {
         clearTimeout(timer)
         waiters.delete(wake)
         if (waiters.size === 0) this.waiters.delete(id)
@@ -17,6 +26,7 @@ export class EndWaiters {
       const timer = setTimeout(wake, ms)
       waiters.add(wake)
     })
+    return {ended, cancel: wake}
   }
 
   wake(id: string): void {

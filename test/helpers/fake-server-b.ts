@@ -3,11 +3,15 @@
  * and lets the test answer it, so queueing and retry rules can be driven
  * exactly. What it stands in for is tested for real end to end.
  */
+import type {Result} from '../../src/backend/client.js'
 import type {JobHeader, ResultHeader} from '../../src/protocol/messages.js'
 
 export interface Call {
   job: JobHeader
-  answer(result: ResultHeader | Error): void
+  /** The image the job carried (jobs sent by a worker host); empty for token jobs. */
+  image: Buffer
+  /** A result header (with the result's bytes, for jobs that carried the image), or the error the attempt ends with. */
+  answer(result: ResultHeader | Error, body?: Buffer): void
 }
 
 export class FakeServerB {
@@ -15,11 +19,12 @@ export class FakeServerB {
   readonly stuck: string[] = []
   private waiters: Array<() => void> = []
 
-  run(job: JobHeader): Promise<ResultHeader> {
-    return new Promise((resolve, reject) => {
-      this.calls.push({job, answer: (result) => (result instanceof Error ? reject(result) : resolve(result))})
-      for (const wake of this.waiters.splice(0)) wake()
-    })
+  async run(job: JobHeader): Promise<ResultHeader> {
+    return (await this.exchange(job, Buffer.alloc(0))).header
+  }
+
+  send(job: JobHeader, image: Buffer): Promise<Result> {
+    return this.exchange(job, image)
   }
 
   whenLive(): Promise<void> {
@@ -34,6 +39,14 @@ export class FakeServerB {
   async job(n: number): Promise<Call> {
     while (this.calls.length <= n) await new Promise<void>((resolve) => this.waiters.push(resolve))
     return this.calls[n]!
+  }
+
+  private exchange(job: JobHeader, image: Buffer): Promise<Result> {
+    return new Promise((resolve, reject) => {
+      const answer = (result: ResultHeader | Error, body = Buffer.alloc(0)): void => (result instanceof Error ? reject(result) : resolve({header: result, body}))
+      this.calls.push({job, image, answer})
+      for (const wake of this.waiters.splice(0)) wake()
+    })
   }
 }
 
