@@ -77,7 +77,7 @@ async function fillDataDir(root: string): Promise<{kept: string[]; expired: stri
 
 async function timeToReady(dataDir: string): Promise<{ms: number; url: string; stop: () => Promise<number | null>}> {
   const started = performance.now()
-  const served = await startServe(['-w', '1', '--data-dir', dataDir, '--result-ttl', String(TTL_S)], 120_000)
+  const served = await startServe(['-w', '1', '--data-dir', dataDir, '--result-ttl', String(TTL_S)], {timeoutMs: 120_000})
   return {ms: performance.now() - started, url: served.url, stop: () => served.stop()}
 }
 

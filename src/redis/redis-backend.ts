@@ -6,7 +6,7 @@
  * the queue limit counts every front end's tasks. While Redis is
  * unreachable every call fails with 503 `unavailable`.
  */
-import {readFile} from 'node:fs/promises'
+import {readFile, rm} from 'node:fs/promises'
 import {Readable} from 'node:stream'
 
 import type {Queue} from 'bullmq'
@@ -71,7 +71,8 @@ export class RedisBackend implements TaskBackend {
 
   async submit({spooledPath, ...params}: NewTask): Promise<Task> {
     await this.checkRoom()
-    const image = await readFile(spooledPath)
+    // The bytes go to Redis; the spooled file is ours to delete, whatever happens next.
+    const image = await readFile(spooledPath).finally(() => rm(spooledPath, {force: true}))
     const task = newTask(params)
     await reach(async () => {
       await this.records.create(task, image)

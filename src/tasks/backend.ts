@@ -12,7 +12,10 @@ import type {Task} from './task.js'
 export interface TaskBackend {
   /** Throws `busy` when a new task would be refused. Cheap: checked before an upload is read. */
   checkRoom(): Promise<void>
-  /** Stores the upload as a task and queues it; once this resolves the task survives a restart. */
+  /**
+   * Stores the upload as a task and queues it; once this resolves the task
+   * survives a restart. The spooled file is the backend's from then on.
+   */
   submit(upload: NewTask): Promise<Task>
   /** The task, or undefined when it never existed or has expired. */
   get(id: string): Promise<Task | undefined>

@@ -19,19 +19,26 @@ export class RedisServer {
   private constructor(
     readonly port: number,
     readonly dir: string,
-    /** The address it listens on (a network namespace's test puts it on a veth address). */
     readonly host: string,
+    /** More addresses to listen on (a network namespace's end of a veth pair). */
+    private readonly alsoOn: string[],
+    private readonly password?: string,
   ) {}
 
-  /** Starts one; `host` defaults to 127.0.0.1. */
-  static async start(host = '127.0.0.1'): Promise<RedisServer> {
-    const server = new RedisServer(await freePort(host), mkdtempSync(path.join(os.tmpdir(), 'imgscale-redis-')), host)
+  static async start(options: {alsoOn?: string[]; password?: string} = {}): Promise<RedisServer> {
+    const host = '127.0.0.1'
+    const server = new RedisServer(await freePort(host), mkdtempSync(path.join(os.tmpdir(), 'imgscale-redis-')), host, options.alsoOn ?? [], options.password)
     await server.launch()
     return server
   }
 
   get url(): string {
-    return `redis://${this.host}:${this.port}`
+    return this.urlVia(this.host)
+  }
+
+  /** The URL through another of its addresses. */
+  urlVia(address: string): string {
+    return `redis://${this.password ? `:${this.password}@` : ''}${address}:${this.port}`
   }
 
   get pid(): number {
@@ -40,7 +47,7 @@ export class RedisServer {
 
   /** A client for the test's own reads (key counts, memory). */
   client(): Redis {
-    return new Redis({host: this.host, port: this.port, maxRetriesPerRequest: 1, lazyConnect: false})
+    return new Redis({host: this.host, port: this.port, password: this.password, maxRetriesPerRequest: 1})
   }
 
   async flush(): Promise<void> {
@@ -85,7 +92,8 @@ export class RedisServer {
       'redis-server',
       [
         '--port', String(this.port),
-        '--bind', this.host,
+        '--bind', this.host, ...this.alsoOn,
+        ...(this.password ? ['--requirepass', this.password] : []),
         '--dir', this.dir,
         '--appendonly', 'yes',
         '--appendfsync', 'everysec',

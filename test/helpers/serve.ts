@@ -12,12 +12,9 @@ import {expect} from 'chai'
 
 export const BIN = fileURLToPath(new URL('../../bin/run.js', import.meta.url))
 
-export interface Served {
-  url: string
-  backend: {host: string; port: number}
-  workers: number
+export interface Spawned {
   child: ChildProcess
-  /** Everything the server wrote to stderr so far (its JSON logs). */
+  /** Everything the process wrote to stderr so far (its JSON logs). */
   stderr(): string
   /** Resolves with the exit code once the process has exited. */
   exited: Promise<number | null>
@@ -25,7 +22,29 @@ export interface Served {
   stop(): Promise<number | null>
 }
 
-const READY = /^imgscale ready: (\S+) \((\d+) workers, backend (\S+):(\d+)\)$/m
+export interface Served extends Spawned {
+  url: string
+  /** Server B's address; a `serve --redis -w 0` has none. */
+  backend: {host: string; port: number}
+  workers: number
+}
+
+export interface WorkerHostProcess extends Spawned {
+  workers: number
+  backend: {host: string; port: number}
+  /** `HOST:PORT` of Redis as the ready line shows it. */
+  redis: string
+}
+
+/** How a test runs a process: extra environment (its own HOME and TMPDIR), or inside another command (`ip netns exec NAME`). */
+export interface SpawnOptions {
+  env?: NodeJS.ProcessEnv
+  prefix?: string[]
+  timeoutMs?: number
+}
+
+const READY = /^imgscale ready: (\S+) \((\d+) workers(?:, backend (\S+):(\d+))?(?:, redis (\S+))?\)$/m
+const WORKER_READY = /^imgscale worker ready: (\d+) workers, backend (\S+):(\d+), redis (\S+)$/m
 const running = new Set<ChildProcess>()
 
 /** A fresh data directory, deleted when the test process exits. */
@@ -36,29 +55,50 @@ export function tempDataDir(): string {
 }
 const dataDirs = new Set<string>()
 
-/** Starts serve; unless the args name one, it gets a data directory of its own, removed once it exits. */
-export async function startServe(args: string[] = [], timeoutMs = 20_000): Promise<Served> {
-  const quiet = args.includes('--log-level') ? [] : ['--log-level', 'warn']
-  const ownDataDir = args.includes('--data-dir') ? undefined : mkdtempSync(path.join(os.tmpdir(), 'imgscale-test-'))
+/** Starts serve; unless the args name one (or use Redis), it gets a data directory of its own, removed once it exits. */
+export async function startServe(args: string[] = [], options: SpawnOptions = {}): Promise<Served> {
+  const ownDataDir = args.includes('--data-dir') || args.includes('--redis') ? undefined : mkdtempSync(path.join(os.tmpdir(), 'imgscale-test-'))
   const dataDir = ownDataDir ? ['--data-dir', ownDataDir] : []
-  const child = spawn(BIN, ['serve', '-p', '0', ...quiet, ...dataDir, ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
+  const {spawned, match} = await spawnReady(['serve', '-p', '0', ...dataDir, ...args], READY, options)
+  if (ownDataDir) spawned.child.once('exit', () => rmSync(ownDataDir, {recursive: true, force: true}))
+  const backend = match[3] === undefined ? undefined : {host: match[3].replace(/^\[|\]$/g, ''), port: Number(match[4])}
+  return {
+    ...spawned,
+    url: match[1]!,
+    workers: Number(match[2]),
+    get backend() {
+      if (!backend) throw new Error('This serve runs no server B.')
+      return backend
+    },
+  }
+}
+
+/** Starts `imgscale worker` (a processing host on Redis). */
+export async function startWorker(args: string[], options: SpawnOptions = {}): Promise<WorkerHostProcess> {
+  const {spawned, match} = await spawnReady(['worker', ...args], WORKER_READY, options)
+  return {...spawned, workers: Number(match[1]), backend: {host: match[2]!.replace(/^\[|\]$/g, ''), port: Number(match[3])}, redis: match[4]!}
+}
+
+async function spawnReady(args: string[], ready: RegExp, {env, prefix = [], timeoutMs = 20_000}: SpawnOptions): Promise<{spawned: Spawned; match: RegExpMatchArray}> {
+  const quiet = args.includes('--log-level') ? [] : ['--log-level', 'warn']
+  const [command, ...rest] = [...prefix, BIN, ...args, ...quiet]
+  const child = spawn(command!, rest, {stdio: ['ignore', 'pipe', 'pipe'], env: {...process.env, ...env}})
   running.add(child)
-  if (ownDataDir) child.once('exit', () => rmSync(ownDataDir, {recursive: true, force: true}))
   let stdout = ''
   let stderr = ''
   child.stderr!.on('data', (chunk) => (stderr += chunk))
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => {
-    running.delete(child)
-    resolve(code)
-  }))
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => {
+      running.delete(child)
+      resolve(code)
+    }),
+  )
 
   const match = await new Promise<RegExpMatchArray>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`serve did not get ready in ${timeoutMs} ms:\n${stderr}`)), timeoutMs)
+    const timer = setTimeout(() => reject(new Error(`${args[0]} did not get ready in ${timeoutMs} ms:\n${stderr}`)), timeoutMs)
     child.stdout!.on('data', (chunk) => {
       stdout += chunk
-      const found = stdout.match(READY)
+      const found = stdout.match(ready)
       if (found) {
         clearTimeout(timer)
         resolve(found)
@@ -66,14 +106,11 @@ export async function startServe(args: string[] = [], timeoutMs = 20_000): Promi
     })
     void exited.then((code) => {
       clearTimeout(timer)
-      reject(new Error(`serve exited with ${code} before it was ready:\n${stderr}`))
+      reject(new Error(`${args[0]} exited with ${code} before it was ready:\n${stderr}`))
     })
   })
 
-  return {
-    url: match[1]!,
-    workers: Number(match[2]),
-    backend: {host: match[3]!.replace(/^\[|\]$/g, ''), port: Number(match[4])},
+  const spawned: Spawned = {
     child,
     stderr: () => stderr,
     exited,
@@ -82,6 +119,7 @@ export async function startServe(args: string[] = [], timeoutMs = 20_000): Promi
       return exited
     },
   }
+  return {spawned, match}
 }
 
 /**

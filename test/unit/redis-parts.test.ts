@@ -1,0 +1,212 @@
+/**
+ * The Redis engine's own rules, in-process on a real redis-server: what a
+ * worker host's runner retries and what it does not, what the stored keys
+ * and their expiries are, and what server A answers while Redis is away.
+ */
+import {writeFileSync} from 'node:fs'
+import path from 'node:path'
+
+import {expect} from 'chai'
+import type {Redis} from 'ioredis'
+
+import {DEFAULTS, FIXED, type ServiceConfig} from '../../src/config.js'
+import {ImgscaleError} from '../../src/errors.js'
+import {connectRedis} from '../../src/redis/connection.js'
+import {HostRegistry} from '../../src/redis/hosts.js'
+import {JobRunner} from '../../src/redis/job-runner.js'
+import {keys} from '../../src/redis/keys.js'
+import {RedisBackend} from '../../src/redis/redis-backend.js'
+import {parseRedisUrl} from '../../src/redis/redis-url.js'
+import {RedisTasks} from '../../src/redis/task-records.js'
+import {newTask} from '../../src/tasks/task.js'
+import {FakeServerB, ok} from '../helpers/fake-server-b.js'
+import {metrics, removeDir, silent, tempDir} from '../helpers/in-process.js'
+import {until} from '../helpers/processes.js'
+import {RedisServer} from '../helpers/redis-server.js'
+
+const TTL_MS = 60_000
+
+describe('Redis engine parts', function () {
+  let redis: RedisServer
+  let probe: Redis
+  let spool: string
+  let backend: RedisBackend
+  let serverB: FakeServerB
+  let runner: JobRunner
+  const connections: Redis[] = []
+
+  before(async () => {
+    redis = await RedisServer.start()
+    probe = redis.client()
+  })
+  after(async () => {
+    probe?.disconnect()
+    await redis?.close()
+  })
+
+  beforeEach(async () => {
+    await redis.flush()
+    spool = tempDir()
+    const target = parseRedisUrl(redis.url)
+    const config: ServiceConfig = {...DEFAULTS, redisUrl: redis.url, resultTtlMs: TTL_MS}
+    backend = await RedisBackend.open(config, target, metrics(), silent)
+    serverB = new FakeServerB()
+    const patient = connectRedis(target, 'patient', silent, () => {})
+    const blocking = connectRedis(target, 'blocking', silent, () => {})
+    connections.push(patient, blocking)
+    runner = new JobRunner(
+      blocking,
+      new RedisTasks(patient, TTL_MS),
+      {client: serverB, workers: serverB},
+      {concurrency: 1, taskTimeoutMs: 5_000, maxResultBytes: 1024, stallIntervalMs: 500},
+      metrics(),
+      silent,
+    )
+  })
+  afterEach(async () => {
+    redis.resume()
+    await runner.stop(0)
+    for (const connection of connections.splice(0)) connection.disconnect()
+    await backend.close()
+    removeDir(spool)
+  })
+
+  const submit = () => {
+    const spooledPath = path.join(spool, `upload-${Math.random()}`)
+    writeFileSync(spooledPath, Buffer.from('image bytes'))
+    return backend.submit({
+      scaleFactor: 0.5,
+      input: {format: 'jpeg', width: 600, height: 450, frames: 1, bytes: 11},
+      plan: {format: 'jpeg', width: 300, height: 225, frames: 1},
+      spooledPath,
+    })
+  }
+
+  it('sends the image in the job and stores the result with the retention as its Redis expiry; the upload goes', async () => {
+    const task = await submit()
+    expect(await probe.pttl(keys.upload(task.id)), 'a queued upload does not expire').to.equal(-1)
+    expect(await probe.pttl(keys.task(task.id))).to.equal(-1)
+    const call = await serverB.job(0)
+    expect(call.job).to.deep.equal({id: task.id, format: 'jpeg', width: 300, height: 225, frames: 1})
+    expect(call.job).to.not.have.property('token')
+    expect(call.image.toString()).to.equal('image bytes')
+    call.answer({...ok(task.id, 6), stored: false}, Buffer.from('result'))
+    expect((await backend.waitForEnd(task.id, 5_000))?.status).to.equal('done')
+    expect((await probe.getBuffer(keys.result(task.id)))?.toString()).to.equal('result')
+    for (const key of [keys.task(task.id), keys.result(task.id)]) expect(await probe.pttl(key)).to.be.within(TTL_MS - 5_000, TTL_MS)
+    expect(await probe.exists(keys.upload(task.id))).to.equal(0)
+  })
+
+  it('an image error ends the task at once: never sent again', async () => {
+    const task = await submit()
+    ;(await serverB.job(0)).answer(new ImgscaleError('corrupt_image', 'bad'))
+    const failed = await backend.waitForEnd(task.id, 5_000)
+    expect(failed?.error).to.deep.equal({code: 'corrupt_image', message: 'bad'})
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    expect(serverB.calls).to.have.length(1)
+  })
+
+  it(`a lost worker makes BullMQ run the job again, ${FIXED.maxAttempts} times in all, then the task fails worker_failed`, async () => {
+    const task = await submit()
+    for (let n = 0; n < FIXED.maxAttempts; n++) {
+      const call = await serverB.job(n)
+      expect(call.job.id).to.equal(task.id)
+      call.answer(new ImgscaleError('worker_failed', 'The worker closed the connection before replying.'))
+    }
+    const failed = await backend.waitForEnd(task.id, 5_000)
+    expect(failed?.status).to.equal('failed')
+    expect(failed?.error?.code).to.equal('worker_failed')
+    expect(serverB.calls).to.have.length(FIXED.maxAttempts)
+  })
+
+  it('a lost worker, then a success: done, with the result of the second try', async () => {
+    const task = await submit()
+    ;(await serverB.job(0)).answer(new ImgscaleError('worker_failed', 'lost'))
+    ;(await serverB.job(1)).answer({...ok(task.id, 2), stored: false}, Buffer.from('ok'))
+    const done = await backend.waitForEnd(task.id, 5_000)
+    expect(done?.status).to.equal('done')
+    expect((await probe.getBuffer(keys.result(task.id)))?.toString()).to.equal('ok')
+  })
+
+  it('a timeout has the stuck worker replaced and ends the task, not retried', async () => {
+    const task = await submit()
+    ;(await serverB.job(0)).answer(new ImgscaleError('timeout', 'Processing took longer than the 5 s limit.'))
+    expect((await backend.waitForEnd(task.id, 5_000))?.error?.code).to.equal('timeout')
+    expect(serverB.stuck).to.deep.equal([task.id])
+    expect(serverB.calls).to.have.length(1)
+  })
+
+  it('an upload gone from Redis ends its task failed, with a reason, instead of leaving it queued', async () => {
+    await runner.stop(0) // nothing takes the job until the upload is gone
+    const task = await submit()
+    await probe.del(keys.upload(task.id))
+    const target = parseRedisUrl(redis.url)
+    const patient = connectRedis(target, 'patient', silent, () => {})
+    const blocking = connectRedis(target, 'blocking', silent, () => {})
+    connections.push(patient, blocking)
+    runner = new JobRunner(blocking, new RedisTasks(patient, TTL_MS), {client: serverB, workers: serverB}, {concurrency: 1, taskTimeoutMs: 5_000, maxResultBytes: 1024, stallIntervalMs: 500}, metrics(), silent)
+    const failed = await backend.waitForEnd(task.id, 5_000)
+    expect(failed?.status).to.equal('failed')
+    expect(failed?.error?.message).to.match(/lost/)
+    expect(serverB.calls).to.have.length(0)
+  })
+
+  it('a task stored but never queued (its front end died in between) expires with its upload', async () => {
+    const records = new RedisTasks(probe, TTL_MS)
+    const task = newTask({scaleFactor: 0.5, input: {format: 'jpeg', width: 2, height: 2, frames: 1, bytes: 3}, plan: {format: 'jpeg', width: 1, height: 1, frames: 1}})
+    await records.create(task, Buffer.from('abc'))
+    for (const key of [keys.task(task.id), keys.upload(task.id)]) expect(await probe.pttl(key)).to.be.within(FIXED.uploadLeaseMs - 5_000, FIXED.uploadLeaseMs)
+    await records.confirm(task.id)
+    for (const key of [keys.task(task.id), keys.upload(task.id)]) expect(await probe.pttl(key)).to.equal(-1)
+  })
+
+  it('while Redis does not answer, reads and uploads fail with 503 unavailable and Retry-After; then they work again', async () => {
+    const task = await submit()
+    redis.pause()
+    const attempts = [backend.get(task.id), submit(), backend.checkRoom(), backend.counts(), backend.waitForEnd(task.id, 10_000)]
+    for (const error of await Promise.all(attempts.map((attempt) => attempt.catch((caught: unknown) => caught)))) {
+      expect(error).to.be.instanceOf(ImgscaleError)
+      expect(error).to.include({code: 'unavailable', status: 503, retryAfter: FIXED.redisRetryAfterSeconds})
+    }
+    redis.resume()
+    expect((await until('Redis back', () => backend.get(task.id).catch(() => undefined)))?.id).to.equal(task.id)
+  })
+
+  it('hosts count while they beat, and not once they stop or go silent', async () => {
+    const registry = new HostRegistry(probe)
+    const leave = await registry.announce('host-a', () => ({live: 2, wanted: 2, respawning: 0, backoffMs: 0}))
+    await probe.hset(keys.hosts, 'host-b', JSON.stringify({live: 1, wanted: 2, respawning: 1, backoffMs: 400, until: Date.now() + 60_000}))
+    await probe.hset(keys.hosts, 'gone', JSON.stringify({live: 5, wanted: 5, respawning: 0, backoffMs: 0, until: Date.now() - 1}))
+    expect(await registry.total()).to.deep.equal({live: 3, wanted: 4, respawning: 1, backoffMs: 400})
+    expect(await probe.hexists(keys.hosts, 'gone'), 'a silent host is removed').to.equal(0)
+    await leave()
+    expect(await registry.total()).to.deep.equal({live: 1, wanted: 2, respawning: 1, backoffMs: 400})
+  })
+})
+
+describe('Redis URLs', () => {
+  it('takes host, port, database, user and password, and shows only host and port', () => {
+    const target = parseRedisUrl('redis://app:s3cr%40t@10.0.0.5:6380/2')
+    expect(target.options).to.deep.include({host: '10.0.0.5', port: 6380, db: 2, username: 'app', password: 's3cr@t'})
+    expect(target.display).to.equal('10.0.0.5:6380')
+    expect(JSON.stringify(target.display)).to.not.include('s3cr')
+  })
+
+  it('rediss:// is TLS; IPv6 hosts and the default port work', () => {
+    const target = parseRedisUrl('rediss://[::1]')
+    expect(target.options).to.deep.include({host: '::1', port: 6379, db: 0})
+    expect(target.options.tls).to.deep.equal({servername: '::1'})
+    expect(target.display).to.equal('[::1]:6379')
+  })
+
+  for (const bad of ['http://host:6379', 'not a url', 'redis://host:6379/x', 'redis://:pw@/0']) {
+    it(`refuses ${bad} in a sentence that does not repeat it`, () => {
+      expect(() => parseRedisUrl(bad)).to.throw(/Redis|redis/)
+      try {
+        parseRedisUrl(bad)
+      } catch (error) {
+        expect((error as Error).message).to.not.include('pw')
+      }
+    })
+  }
+})
