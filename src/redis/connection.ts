@@ -48,15 +48,24 @@ export function connectRedis(target: RedisTarget, role: Role, log: Logger, onRec
 /** Waits for the first connection: a process that cannot reach Redis at start says so and exits. */
 export async function whenConnected(redis: Redis, target: RedisTarget): Promise<void> {
   if (redis.status === 'ready') return
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      redis.off('ready', ready)
-      reject(new StartupError(`Redis at ${target.display} could not be reached within ${FIXED.redisStartTimeoutMs / 1000} s.`))
-    }, FIXED.redisStartTimeoutMs)
-    const ready = (): void => {
-      clearTimeout(timer)
-      resolve()
-    }
-    redis.once('ready', ready)
-  })
+  let lastError = ''
+  // Redis's and the socket's messages name no credentials (ECONNREFUSED, WRONGPASS, DENIED ... protected mode).
+  const noteError = (error: Error): void => void (lastError = error.message.split('\n')[0]!.slice(0, 200))
+  redis.on('error', noteError)
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        redis.off('ready', ready)
+        const why = lastError ? ` (${lastError.replace(/\.$/, '')})` : ''
+        reject(new StartupError(`Redis at ${target.display} could not be reached within ${FIXED.redisStartTimeoutMs / 1000} s${why}.`))
+      }, FIXED.redisStartTimeoutMs)
+      const ready = (): void => {
+        clearTimeout(timer)
+        resolve()
+      }
+      redis.once('ready', ready)
+    })
+  } finally {
+    redis.off('error', noteError)
+  }
 }

@@ -34,10 +34,10 @@ export interface TopologyOptions {
   stallInterval?: number
   frontEndArgs?: string[]
   hostArgs?: string[]
-  /** Where worker hosts run (a network namespace) and the Redis URL they use from there. */
+  /** Where worker host `n` runs (a network namespace), and the Redis URL it uses from there. */
   hostPrefix?: (n: number) => string[]
+  hostRedisUrl?: (n: number) => string
   redis?: RedisServer
-  hostRedisUrl?: string
 }
 
 export async function startTopology(options: TopologyOptions = {}): Promise<Topology> {
@@ -60,7 +60,7 @@ export async function startTopology(options: TopologyOptions = {}): Promise<Topo
     dirs,
     async addHost(extra = {}) {
       const n = topology.hosts.length
-      const url = options.hostRedisUrl ?? redis.url
+      const url = options.hostRedisUrl?.(n) ?? redis.url
       const host = await startWorker(['--redis', url, '-w', '1', ...stall, ...(options.hostArgs ?? [])], {
         env: own(`host${n}`),
         ...(options.hostPrefix ? {prefix: options.hostPrefix(n)} : {}),
