@@ -7,6 +7,9 @@
  * --json); asserts nothing.
  *
  *   npm run bench -- [--tasks 300] [--concurrency 8] [--runs 3] [--workers N] [--serve '--no-fsync'] [--json]
+ *
+ * With --redis it measures distributed mode against embedded mode instead
+ * (bench/distributed.ts).
  */
 import {writeFileSync} from 'node:fs'
 import os from 'node:os'
@@ -17,9 +20,10 @@ import {DEFAULTS} from '../src/config.js'
 import {configureSharp} from '../src/image/sharp-setup.js'
 import {workerPids} from '../test/helpers/processes.js'
 import {startServe} from '../test/helpers/serve.js'
-import {closeIdleConnections, request} from './lib/http-client.js'
+import {closeIdleConnections} from './lib/http-client.js'
 import {cpuMs, peaks} from './lib/proc.js'
 import {drive, median, percentile} from './lib/stats.js'
+import {viaImgscale} from './lib/user.js'
 import {loadWorkloads, SCALE, type BenchImage, type Workload} from './lib/workloads.js'
 
 const {values: args} = parseArgs({
@@ -31,6 +35,7 @@ const {values: args} = parseArgs({
     /** More flags for serve, space-separated: to measure one setting against another. */
     serve: {type: 'string', default: ''},
     json: {type: 'boolean', default: false},
+    redis: {type: 'boolean', default: false},
   },
 })
 // Bounded whatever is asked: this sends real load, to loopback only.
@@ -76,6 +81,12 @@ const COLUMNS: Array<[string, (row: Row) => string]> = [
   ['workers', (row) => row.workersCpuMs.toFixed(1)],
   ['client', (row) => row.clientCpuMs.toFixed(1)],
 ]
+
+if (args.redis) {
+  const {benchDistributed} = await import('./distributed.js')
+  await benchDistributed({tasks: Number(args.tasks), concurrency: Number(args.concurrency), runs: Number(args.runs)})
+  process.exit(0)
+}
 
 configureSharp()
 const workloads = await loadWorkloads()
@@ -149,20 +160,6 @@ function sum(values: number[]): number {
 function clientCpuMs(): number {
   const {user, system} = process.cpuUsage()
   return (user + system) / 1000
-}
-
-/** What a user does: upload, wait for the end (long poll), download. */
-async function viaImgscale(url: string, image: BenchImage): Promise<void> {
-  const accepted = await request(`${url}/upload`, {method: 'POST', ...image.upload})
-  if (accepted.status !== 202) throw new Error(`upload of ${image.name}: ${accepted.status} ${accepted.body}`)
-  const {task_id: id} = JSON.parse(accepted.body.toString()) as {task_id: string}
-  for (;;) {
-    const status = JSON.parse((await request(`${url}/status/${id}?wait=30`)).body.toString()) as {status: string; error: unknown}
-    if (status.status === 'failed') throw new Error(`${image.name} failed: ${JSON.stringify(status.error)}`)
-    if (status.status === 'done') break
-  }
-  const result = await request(`${url}/result/${id}`)
-  if (result.status !== 200) throw new Error(`result of ${image.name}: ${result.status}`)
 }
 
 /** The limit: the worker's own pipeline, in this process, on bytes already in memory. */

@@ -82,7 +82,9 @@ export async function startWorker(args: string[], options: SpawnOptions = {}): P
 async function spawnReady(args: string[], ready: RegExp, {env, prefix = [], timeoutMs = 20_000}: SpawnOptions): Promise<{spawned: Spawned; match: RegExpMatchArray}> {
   const quiet = args.includes('--log-level') ? [] : ['--log-level', 'warn']
   const [command, ...rest] = [...prefix, BIN, ...args, ...quiet]
-  const child = spawn(command!, rest, {stdio: ['ignore', 'pipe', 'pipe'], env: {...process.env, ...env}})
+  // A developer's own IMGSCALE_REDIS_URL must not turn the embedded tests into distributed ones.
+  const {IMGSCALE_REDIS_URL: _ignored, ...inherited} = process.env
+  const child = spawn(command!, rest, {stdio: ['ignore', 'pipe', 'pipe'], env: {...inherited, ...env}})
   running.add(child)
   let stdout = ''
   let stderr = ''

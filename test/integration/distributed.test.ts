@@ -168,7 +168,6 @@ describe('distributed mode: limits, retention and refusals', function () {
       return {status: result.status, stderr: result.stderr}
     }
     const cases: Array<[string[], RegExp]> = [
-      [['serve', '-p', '0', '-w', '0'], /-w 0 runs server A alone, which needs --redis/],
       [['worker'], /give --redis/],
       [['worker', '--redis', 'http://user:pw-secret@127.0.0.1:1'], /redis:\/\/ or rediss:\/\//],
       [['worker', '--redis', redis.url, '-w', '0'], /at least one worker/],

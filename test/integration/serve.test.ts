@@ -103,7 +103,7 @@ describe('imgscale serve: start, ready line, flags, shutdown', function () {
       ['-i localhost (a name, not an address)', ['-i', 'localhost'], /Expected an IPv4 or IPv6 address/],
       ['-p 70000', ['-p', '70000'], /Expected a port from 0 to 65535 but received: 70000/],
       ['-p -1', ['-p', '-1'], /port|Flag --port expects a value/i],
-      ['-w 0', ['-w', '0'], /greater than or equal to 1/],
+      ['-w 0 without --redis', ['-w', '0'], /-w 0 runs server A alone, which needs --redis/],
       ['--max-scale abc', ['--max-scale', 'abc'], /Expected a number greater than 0 but received: abc/],
       ['--task-timeout 0', ['--task-timeout', '0'], /Expected a number greater than 0/],
       ['--backend-host example.com', ['--backend-host', 'example.com'], /Expected an IPv4 or IPv6 address/],
