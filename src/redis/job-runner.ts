@@ -96,14 +96,13 @@ export class JobRunner {
   }
 
   private async runJob(job: Job): Promise<void> {
-    const task = await this.records.get(job.id!)
+    const {task, image} = await this.records.claim(job.id!)
     // Ended by an earlier run whose completion BullMQ never heard of, or expired, or never confirmed.
     if (!task || hasEnded(task)) return
     if (job.attemptsStarted > FIXED.maxAttempts) return this.end(task, lostTooOften(job.attemptsStarted - 1))
+    if (!image) return this.end(task, new ImgscaleError(LOST_UPLOAD.code, LOST_UPLOAD.message))
     markProcessing(task, this.log)
     await this.records.update(task)
-    const image = await this.records.upload(task.id)
-    if (!image) return this.end(task, new ImgscaleError(LOST_UPLOAD.code, LOST_UPLOAD.message))
 
     const outcome = await this.resize(task, image)
     if (!(outcome instanceof ImgscaleError)) {

@@ -43,6 +43,15 @@ export class RedisTasks {
     return task && !isExpired(task, this.ttlMs, now) ? task : undefined
   }
 
+  /** A worker host's first read of a job: the task and its image, in one round trip. */
+  async claim(id: string): Promise<{task: Task | undefined; image: Buffer | null}> {
+    const replies = (await this.redis.pipeline().get(keys.task(id)).getBuffer(keys.upload(id)).exec()) ?? []
+    const failed = replies.find(([error]) => error)
+    if (failed) throw failed[0]
+    const [[, raw], [, image]] = replies as [[null, string | null], [null, Buffer | null]]
+    return {task: raw === null ? undefined : parse(raw), image}
+  }
+
   /** Saves an unfinished task's new state, unless it has gone meanwhile. */
   async update(task: Task): Promise<void> {
     await this.redis.set(keys.task(task.id), record(task), 'XX')
@@ -56,10 +65,6 @@ export class RedisTasks {
 
   async fail(task: Task): Promise<void> {
     await run(this.end(task, this.redis.multi()))
-  }
-
-  upload(id: string): Promise<Buffer | null> {
-    return this.redis.getBuffer(keys.upload(id))
   }
 
   result(id: string): Promise<Buffer | null> {
