@@ -30,7 +30,8 @@ export function connectRedis(target: RedisTarget, role: Role, log: Logger, onRec
   let everReady = false
   // Without a listener ioredis prints every failed attempt itself; transitions are what an operator needs.
   redis.on('error', () => {})
-  redis.on('close', () => {
+  // 'reconnecting', not 'close': a connection we close ourselves at shutdown is not lost.
+  redis.on('reconnecting', () => {
     if (lost || !everReady) return
     lost = true
     log.warn({redis: target.display, role}, 'Redis connection lost; reconnecting')
