@@ -13,7 +13,9 @@ import os from 'node:os'
 
 import {RedisServer} from '../test/helpers/redis-server.js'
 import {startServe, startWorker, type Served, type Spawned} from '../test/helpers/serve.js'
+import {workerPids} from '../test/helpers/processes.js'
 import {closeIdleConnections, request} from './lib/http-client.js'
+import {cpuMs} from './lib/proc.js'
 import {drive, median} from './lib/stats.js'
 import {viaImgscale} from './lib/user.js'
 import {loadWorkloads, type Workload} from './lib/workloads.js'
@@ -29,6 +31,14 @@ export async function benchDistributed(options: {tasks: number; concurrency: num
     closeIdleConnections()
     const {seconds} = await drive(tasks, concurrency, (i) => viaImgscale(url, workload.images[i % workload.images.length]!))
     return tasks / seconds
+  }
+  /** Rate, and CPU ms per task of each process (all of its cluster workers together). */
+  const measured = async (url: string, workload: Workload, concurrency: number, pids: Record<string, number>): Promise<{rate: number; cpu: Record<string, number>}> => {
+    const cpu = (): Record<string, number> => Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuMs(pid) + sum(workerPids(pid).map(cpuMs))]))
+    const before = cpu()
+    const result = await rate(url, workload, concurrency)
+    const after = cpu()
+    return {rate: result, cpu: Object.fromEntries(Object.keys(pids).map((name) => [name, (after[name]! - before[name]!) / tasks]))}
   }
   const warm = async (url: string): Promise<void> => {
     for (const workload of workloads) for (const image of workload.images) await viaImgscale(url, image)
@@ -50,21 +60,35 @@ export async function benchDistributed(options: {tasks: number; concurrency: num
     const queue = ['--max-queue', String(tasks + saturating)]
     const embedded = await start(startServe(['-w', String(workers), ...queue]))
     const front = await start(startServe(['--redis', redis.url, '-w', '0', ...queue]))
-    await start(startWorker(['--redis', redis.url, '-w', String(workers)]))
+    const host = await start(startWorker(['--redis', redis.url, '-w', String(workers)]))
     await warm(embedded.url)
     await warm(front.url)
+    const embeddedPids = {serve: embedded.child.pid!}
+    const distributedPids = {front: front.child.pid!, host: host.child.pid!, redis: redis.pid}
     const rows: string[][] = []
     for (const workload of workloads) {
       for (const concurrency of [1, saturating]) {
-        const pairs: Array<[number, number]> = []
-        for (let run = 0; run < runs; run++) pairs.push([await rate(embedded.url, workload, concurrency), await rate(front.url, workload, concurrency)])
-        const [e, d] = [median(pairs.map(([a]) => a)), median(pairs.map(([, b]) => b))]
-        rows.push([workload.name, String(concurrency), e.toFixed(1), d.toFixed(1), median(pairs.map(([a, b]) => b / a)).toFixed(3)])
+        const pairs: Array<[Awaited<ReturnType<typeof measured>>, Awaited<ReturnType<typeof measured>>]> = []
+        for (let run = 0; run < runs; run++) {
+          pairs.push([await measured(embedded.url, workload, concurrency, embeddedPids), await measured(front.url, workload, concurrency, distributedPids)])
+        }
+        const of = (pick: (pair: (typeof pairs)[number]) => number): string => median(pairs.map(pick)).toFixed(1)
+        rows.push([
+          workload.name,
+          String(concurrency),
+          of(([e]) => e.rate),
+          of(([, d]) => d.rate),
+          median(pairs.map(([e, d]) => d.rate / e.rate)).toFixed(3),
+          of(([e]) => e.cpu['serve']!),
+          of(([, d]) => d.cpu['front']! + d.cpu['host']! + d.cpu['redis']!),
+          `${of(([, d]) => d.cpu['front']!)} / ${of(([, d]) => d.cpu['host']!)} / ${of(([, d]) => d.cpu['redis']!)}`,
+        ])
       }
     }
     await stopAll()
-    console.log(`\n1. throughput, img/s (serve -w ${workers} | redis + serve --redis -w 0 + worker -w ${workers}); ratio = median of per-run ratios`)
-    console.log(table(['workload', 'conc', 'embedded', 'distributed', 'ratio'], rows))
+    console.log(`\n1. throughput, img/s (serve -w ${workers} | redis + serve --redis -w 0 + worker -w ${workers}); ratio = median of per-run ratios;`)
+    console.log('   CPU ms per task of all processes (workers included), and of the distributed ones: front end / worker host / redis-server')
+    console.log(table(['workload', 'conc', 'embedded', 'distributed', 'ratio', 'cpu embedded', 'cpu distributed', 'front / host / redis'], rows))
 
     // 2. Scaling out: hosts of one worker, one core each.
     await redis.flush()
@@ -141,6 +165,10 @@ async function resultBytesOf(client: ReturnType<RedisServer['client']>): Promise
   let total = 0
   for (const key of await client.keys('imgscale:result:*')) total += await client.strlen(key)
   return total
+}
+
+function sum(values: number[]): number {
+  return values.reduce((a, b) => a + b, 0)
 }
 
 function table(head: string[], rows: string[][]): string {

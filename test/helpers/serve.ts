@@ -14,6 +14,8 @@ export const BIN = fileURLToPath(new URL('../../bin/run.js', import.meta.url))
 
 export interface Spawned {
   child: ChildProcess
+  /** Everything the process wrote to stdout so far (its ready line). */
+  stdout(): string
   /** Everything the process wrote to stderr so far (its JSON logs). */
   stderr(): string
   /** Resolves with the exit code once the process has exited. */
@@ -114,6 +116,7 @@ async function spawnReady(args: string[], ready: RegExp, {env, prefix = [], time
 
   const spawned: Spawned = {
     child,
+    stdout: () => stdout,
     stderr: () => stderr,
     exited,
     async stop() {

@@ -71,7 +71,10 @@ describe('distributed mode: two front ends, two worker hosts, one Redis', functi
     for (const count of doneBy) expect(count, `tasks done by each host: ${doneBy}`).to.be.above(0)
   })
 
-  it('nothing is kept on any process\'s disk: no data directory, and no upload left in a spool', () => {
+  it('nothing is kept on any process\'s disk: no data directory, and no upload left in a spool', async () => {
+    const [a, b] = topology.frontEnds
+    const ids = await Promise.all([a!, b!].map((front) => submit(front.url, {image: readPhoto(PHOTO.jpeg.file), scale: '0.5'})))
+    for (const id of ids) await expectResult(a!.url, await endOf(a!.url, id))
     for (const {home, tmp} of topology.dirs) {
       expect(existsSync(path.join(home, '.local', 'state', 'imgscale')), home).to.equal(false)
       for (const spool of readdirSync(tmp)) expect(readdirSync(path.join(tmp, spool)), spool).to.deep.equal([])
@@ -155,7 +158,8 @@ describe('distributed mode: limits, retention and refusals', function () {
       const id = await submit(served.url, {image: readPhoto(PHOTO.webp.file), scale: '0.5'})
       await expectResult(served.url, await endOf(served.url, id))
       const metrics = await (await fetch(`${served.url}/metrics`)).text()
-      for (const text of [served.stderr(), metrics]) expect(text).to.not.include('hunter2')
+      expect(served.stdout()).to.match(/redis 127\.0\.0\.1:\d+\)/)
+      for (const text of [served.stdout(), served.stderr(), metrics]) expect(text).to.not.include('hunter2')
     } finally {
       expect(await served.stop()).to.equal(0)
       await redis.flush()
@@ -190,7 +194,7 @@ describe('distributed mode: limits, retention and refusals', function () {
       const metrics = await (await fetch(`${url}/metrics`)).text()
       expect(metrics).to.match(/^imgscale_workers_live 1$/m)
       expect(metrics).to.match(/^imgscale_queue_depth 0$/m)
-      expect(metrics).to.not.include('hunter2')
+      for (const text of [host.stdout(), host.stderr(), metrics]) expect(text).to.not.include('hunter2')
     } finally {
       expect(await host.stop()).to.equal(0)
     }
