@@ -11,9 +11,11 @@ import {ipFlag, positiveNumber} from './flags.js'
 
 const MiB = 1024 * 1024
 
+export const workersFlag = (description: string) => Flags.integer({char: 'w', min: 0, max: 256, default: DEFAULTS.workers, description})
+
 /** What a worker host needs as much as serve does: server B, its limits, Redis. */
 export const processingFlags = {
-  workers: Flags.integer({char: 'w', min: 0, max: 256, default: DEFAULTS.workers, description: 'server B worker processes (default: available parallelism; 0 with --redis: server A alone)'}),
+  workers: workersFlag('server B worker processes (default: available parallelism)'),
   'backend-host': ipFlag({char: undefined, default: DEFAULTS.backendHost, description: 'address server B listens on (keep it on loopback unless A runs elsewhere)'}),
   'backend-port': Flags.integer({min: 0, max: 65_535, default: DEFAULTS.backendPort, description: 'port server B listens on (0 = any free port)'}),
   'max-upload-mb': positiveNumber({default: DEFAULTS.maxUploadBytes / MiB, description: 'largest upload in MiB (413 above it)'}),

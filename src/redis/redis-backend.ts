@@ -64,7 +64,8 @@ export class RedisBackend implements TaskBackend {
 
   async checkRoom(): Promise<void> {
     const {queued} = await this.counts()
-    if (queued >= this.maxQueue) {
+    // A job waits only once every host is full, so with --max-queue 0 a task is refused only when one already waits.
+    if (queued > 0 && queued >= this.maxQueue) {
       throw new ImgscaleError('busy', `The service is busy (${queued} tasks waiting); try again shortly.`, {retryAfter: FIXED.retryAfterSeconds})
     }
   }

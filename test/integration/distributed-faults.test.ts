@@ -7,7 +7,7 @@
  */
 import {expect} from 'chai'
 
-import {expectError, upload} from '../helpers/api.js'
+import {expectError, metric, upload} from '../helpers/api.js'
 import {PHOTO, readPhoto} from '../helpers/images.js'
 import {logLines} from '../helpers/logs.js'
 import {delay, until, workerPids} from '../helpers/processes.js'
@@ -140,5 +140,7 @@ describe('distributed mode under faults', function () {
     const after = await burst(other!.url, 2)
     expect(after).to.have.length(2)
     await expectAllDone(front!.url, after)
+    // Each front end lost and remade both its connections (commands, pub/sub) once.
+    for (const frontEnd of topology.frontEnds) expect(await metric(frontEnd.url, 'imgscale_redis_reconnects_total')).to.equal(2)
   })
 })

@@ -81,10 +81,19 @@ describe('distributed mode: two front ends, two worker hosts, one Redis', functi
     }
   })
 
-  it('a worker host stops cleanly on SIGTERM, leaves /healthz counts right, and a new one takes over', async () => {
+  it('SIGTERM to a worker host mid-task: it finishes what it holds, exits 0, /healthz counts drop, and a new host takes over', async () => {
     const [front] = topology.frontEnds
     const leaving = topology.hosts.shift()!
+    const ids = await Promise.all(Array.from({length: 4}, () => submit(front!.url, {image: readPhoto(PHOTO.jpegLarge.file), scale: '1.5'})))
+    const held = (): string[] =>
+      logLines(leaving.stderr())
+        .filter((line) => line['msg'] === 'task processing' && ids.includes(line['task'] as string))
+        .map((line) => line['task'] as string)
+    await until('the host holds a task', () => held().length > 0)
     expect(await leaving.stop()).to.equal(0)
+    const doneByIt = logLines(leaving.stderr()).filter((line) => line['msg'] === 'task done').map((line) => line['task'])
+    expect(doneByIt, 'what it held when told to stop, it finished').to.include.members(held())
+    for (const id of ids) await expectResult(front!.url, await endOf(front!.url, id))
     expect(await health(front!.url)).to.deep.equal({status: 200, body: {status: 'ok', workers: 1}})
     const fresh = await topology.addHost()
     expect(fresh.workers).to.equal(1)

@@ -44,24 +44,23 @@ describe('Redis engine parts', function () {
     await redis?.close()
   })
 
-  beforeEach(async () => {
-    await redis.flush()
-    spool = tempDir()
+  /** A worker host's runner, with the test's server B. */
+  const startRunner = (): JobRunner => {
     const target = parseRedisUrl(redis.url)
-    const config: ServiceConfig = {...DEFAULTS, redisUrl: redis.url, resultTtlMs: TTL_MS}
-    backend = await RedisBackend.open(config, target, metrics(), silent)
-    serverB = new FakeServerB()
     const patient = connectRedis(target, 'patient', silent, () => {})
     const blocking = connectRedis(target, 'blocking', silent, () => {})
     connections.push(patient, blocking)
-    runner = new JobRunner(
-      blocking,
-      new RedisTasks(patient, TTL_MS),
-      {client: serverB, workers: serverB},
-      {concurrency: 1, taskTimeoutMs: 5_000, maxResultBytes: 1024, stallIntervalMs: 500},
-      metrics(),
-      silent,
-    )
+    const limits = {concurrency: 1, taskTimeoutMs: 5_000, maxResultBytes: 1024, stallIntervalMs: 500}
+    return new JobRunner(blocking, new RedisTasks(patient, TTL_MS), {client: serverB, workers: serverB}, limits, metrics(), silent)
+  }
+
+  beforeEach(async () => {
+    await redis.flush()
+    spool = tempDir()
+    const config: ServiceConfig = {...DEFAULTS, redisUrl: redis.url, resultTtlMs: TTL_MS}
+    backend = await RedisBackend.open(config, parseRedisUrl(redis.url), metrics(), silent)
+    serverB = new FakeServerB()
+    runner = startRunner()
   })
   afterEach(async () => {
     redis.resume()
@@ -140,11 +139,7 @@ describe('Redis engine parts', function () {
     await runner.stop(0) // nothing takes the job until the upload is gone
     const task = await submit()
     await probe.del(keys.upload(task.id))
-    const target = parseRedisUrl(redis.url)
-    const patient = connectRedis(target, 'patient', silent, () => {})
-    const blocking = connectRedis(target, 'blocking', silent, () => {})
-    connections.push(patient, blocking)
-    runner = new JobRunner(blocking, new RedisTasks(patient, TTL_MS), {client: serverB, workers: serverB}, {concurrency: 1, taskTimeoutMs: 5_000, maxResultBytes: 1024, stallIntervalMs: 500}, metrics(), silent)
+    runner = startRunner()
     const failed = await backend.waitForEnd(task.id, 5_000)
     expect(failed?.status).to.equal('failed')
     expect(failed?.error?.message).to.match(/lost/)
@@ -170,6 +165,19 @@ describe('Redis engine parts', function () {
     }
     redis.resume()
     expect((await until('Redis back', () => backend.get(task.id).catch(() => undefined)))?.id).to.equal(task.id)
+  })
+
+  it('--max-queue 0 refuses a task only while another one waits (every host full), as in one serve', async () => {
+    await runner.stop(0) // no host: whatever is queued waits
+    const strict = await RedisBackend.open({...DEFAULTS, redisUrl: redis.url, maxQueue: 0}, parseRedisUrl(redis.url), metrics(), silent)
+    try {
+      await strict.checkRoom()
+      await submit()
+      const refusal = (await strict.checkRoom().catch((error: unknown) => error)) as ImgscaleError
+      expect(refusal).to.include({code: 'busy', status: 503})
+    } finally {
+      await strict.close()
+    }
   })
 
   it('hosts count while they beat, and not once they stop or go silent', async () => {

@@ -6,7 +6,7 @@ import {createLogger} from '../../log.js'
 import {startService} from '../../service/serve.js'
 import {BaseCommand} from '../base-command.js'
 import {ipFlag, portFlag, positiveNumber} from '../flags.js'
-import {configFrom, processingFlags, untilSignalled} from '../service-flags.js'
+import {configFrom, processingFlags, untilSignalled, workersFlag} from '../service-flags.js'
 
 export default class Serve extends BaseCommand {
   static override summary = 'Run the imgscale service: HTTP server A and the resize workers of server B.'
@@ -27,6 +27,7 @@ server A alone.`
     ip: ipFlag({description: 'address server A listens on (IPv4 or IPv6)', default: DEFAULTS.host}),
     port: portFlag({description: 'port server A listens on (0 = any free port)', default: DEFAULTS.port}),
     ...processingFlags,
+    workers: workersFlag('server B worker processes (default: available parallelism; 0 with --redis: server A alone)'),
     'data-dir': Flags.directory({char: 'd', default: DEFAULTS.dataDir, description: 'directory that keeps tasks, uploads and results across restarts (one serve per directory; unused with --redis)'}),
     'max-scale': positiveNumber({default: DEFAULTS.maxScale, description: 'largest scale_factor accepted'}),
     'max-queue': Flags.integer({min: 0, default: DEFAULTS.maxQueue, description: 'tasks waiting for a worker before uploads get 503 busy (with --redis: across all front ends)'}),
