@@ -59,9 +59,12 @@ export class RedisServer {
     }
   }
 
-  /** A clean shutdown (the append-only file is flushed), then a start on the same directory and port. */
-  async restart(): Promise<void> {
-    await this.stop('SIGTERM')
+  /**
+   * Stops it (SIGTERM: a clean shutdown; SIGKILL: what a crash leaves), then
+   * starts it again on the same directory, port and append-only file.
+   */
+  async restart(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    await this.stop(signal)
     await this.launch()
   }
 
