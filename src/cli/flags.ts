@@ -38,6 +38,19 @@ export const positiveNumber = Flags.custom<number>({
   },
 })
 
+/** A number of seconds from `min` up (oclif has no float flag). */
+export const secondsFrom = (min: number) =>
+  Flags.custom<number>({
+    helpValue: '<seconds>',
+    async parse(input) {
+      const value = Number(input)
+      if (input.trim() === '' || !Number.isFinite(value) || value < min) {
+        throw new Error(`Expected a number of seconds from ${min} up but received: ${input}`)
+      }
+      return value
+    },
+  })
+
 /** How the client commands find the server. */
 export const serverFlags = {
   url: Flags.string({description: `server URL, e.g. http://[::1]:5454 (default: -i/-p, else $IMGSCALE_URL, else http://${DEFAULTS.host}:${DEFAULTS.port})`, helpValue: '<url>'}),

@@ -7,7 +7,7 @@ import {Flags, type Interfaces} from '@oclif/core'
 
 import {DEFAULTS, type ServiceConfig} from '../config.js'
 import {LOG_LEVELS, type LogLevel} from '../log.js'
-import {ipFlag, positiveNumber} from './flags.js'
+import {ipFlag, positiveNumber, secondsFrom} from './flags.js'
 
 const MiB = 1024 * 1024
 
@@ -33,7 +33,8 @@ export const processingFlags = {
     helpValue: '<url>',
     description: 'redis://[USER:PASSWORD@]HOST:PORT[/DB] (rediss:// for TLS): tasks, queue and images live there, shared by every serve and worker on it',
   }),
-  'stall-interval': positiveNumber({
+  // Below a second BullMQ would spend its time renewing locks.
+  'stall-interval': secondsFrom(1)({
     default: DEFAULTS.stallIntervalMs / 1000,
     description: 'with --redis: seconds after which the jobs of a lost host (killed, frozen, cut off) run on another',
   }),

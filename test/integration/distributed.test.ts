@@ -184,6 +184,7 @@ describe('distributed mode: limits, retention and refusals', function () {
       [['worker'], /give --redis/],
       [['worker', '--redis', 'http://user:pw-secret@127.0.0.1:1'], /redis:\/\/ or rediss:\/\//],
       [['worker', '--redis', redis.url, '-w', '0'], /at least one worker/],
+      [['worker', '--redis', redis.url, '--stall-interval', '0.01'], /Expected a number of seconds from 1 up but received: 0.01/],
     ]
     for (const [args, message] of cases) {
       const {status, stderr} = run(args)
