@@ -107,8 +107,8 @@ export class JobRunner {
     const outcome = await this.resize(task, image)
     if (!(outcome instanceof ImgscaleError)) {
       markDone(task, outcome.header)
-      await this.records.finish(task, outcome.body)
-      reportEnded(task, outcome.header.worker, this.metrics, this.log)
+      if (await this.records.finish(task, outcome.body)) reportEnded(task, outcome.header.worker, this.metrics, this.log)
+      else this.log.info({task: task.id}, 'task had ended elsewhere already; this result is dropped')
       return
     }
     if (outcome.code === 'worker_failed' && job.attemptsStarted < FIXED.maxAttempts) {
@@ -135,8 +135,7 @@ export class JobRunner {
 
   private async end(task: Task, error: ImgscaleError): Promise<void> {
     markFailed(task, error.toJSON())
-    await this.records.fail(task)
-    reportEnded(task, undefined, this.metrics, this.log)
+    if (await this.records.fail(task)) reportEnded(task, undefined, this.metrics, this.log)
   }
 
   /**

@@ -3,7 +3,7 @@
  * front end and worker host. A task's record and upload have no expiry while
  * it is unfinished; when it ends, the record and the result get the
  * retention time as their Redis expiry, the upload is deleted, and the end
- * is published for the long polls of every front end, in one transaction.
+ * is published for the long polls of every front end, in one script.
  */
 import type {ChainableCommander, Redis} from 'ioredis'
 
@@ -57,25 +57,28 @@ export class RedisTasks {
     await this.redis.set(keys.task(task.id), record(task), 'XX')
   }
 
-  /** The task ended done with these bytes. */
-  async finish(task: Task, result: Buffer): Promise<void> {
-    const expiry = this.expiryOf(task)
-    await run(this.end(task, this.redis.multi().set(keys.result(task.id), result, 'PX', expiry)))
+  /**
+   * The task ended done with these bytes. False when it had ended already (a
+   * host cut off mid-task that comes back after another ran it) or is gone:
+   * a task ends once, and an expired one stays expired.
+   */
+  finish(task: Task, result: Buffer): Promise<boolean> {
+    return this.end(task, result)
   }
 
-  async fail(task: Task): Promise<void> {
-    await run(this.end(task, this.redis.multi()))
+  /** The task ended failed; false as for `finish`. */
+  fail(task: Task): Promise<boolean> {
+    return this.end(task, Buffer.alloc(0))
   }
 
   result(id: string): Promise<Buffer | null> {
     return this.redis.getBuffer(keys.result(id))
   }
 
-  private end(task: Task, multi: ChainableCommander): ChainableCommander {
-    return multi
-      .set(keys.task(task.id), record(task), 'PX', this.expiryOf(task))
-      .del(keys.upload(task.id))
-      .publish(keys.ended, task.id)
+  private async end(task: Task, result: Buffer): Promise<boolean> {
+    const id = task.id
+    const ended = await endTask(this.redis, [keys.task(id), keys.result(id), keys.upload(id)], [record(task), result, this.expiryOf(task), keys.ended, id])
+    return ended === 1
   }
 
   /** Milliseconds left of a finished task's retention (at least 1: Redis refuses 0). */
@@ -85,6 +88,34 @@ export class RedisTasks {
 }
 
 const record = (task: Task): string => JSON.stringify(toRecord(task))
+
+/**
+ * KEYS: record, result, upload. ARGV: the final record, the result (empty
+ * when failed), the expiry in ms, the channel, the task id. Writes the end
+ * only over an unfinished record, atomically.
+ */
+const END_TASK = `
+local current = redis.call('GET', KEYS[1])
+if not current then return 0 end
+local status = cjson.decode(current).status
+if status == 'done' or status == 'failed' then return 0 end
+if ARGV[2] ~= '' then redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3]) end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
+redis.call('DEL', KEYS[3])
+redis.call('PUBLISH', ARGV[4], ARGV[5])
+return 1
+`
+
+const scripted = new WeakSet<Redis>()
+
+/** Runs END_TASK through EVALSHA (ioredis loads it once per connection). */
+function endTask(redis: Redis, keys: string[], args: Array<string | Buffer | number>): Promise<number> {
+  if (!scripted.has(redis)) {
+    redis.defineCommand('imgscaleEndTask', {numberOfKeys: 3, lua: END_TASK})
+    scripted.add(redis)
+  }
+  return (redis as unknown as {imgscaleEndTask(...args: Array<string | Buffer | number>): Promise<number>}).imgscaleEndTask(...keys, ...args)
+}
 
 function parse(raw: string): Task | undefined {
   try {

@@ -155,6 +155,24 @@ describe('Redis engine parts', function () {
     for (const key of [keys.task(task.id), keys.upload(task.id)]) expect(await probe.pttl(key)).to.equal(-1)
   })
 
+  it('a task ends once: a late second end (a host back after another ran it) changes nothing, and a gone task stays gone', async () => {
+    const records = new RedisTasks(probe, TTL_MS)
+    const task = newTask({scaleFactor: 0.5, input: {format: 'jpeg', width: 2, height: 2, frames: 1, bytes: 3}, plan: {format: 'jpeg', width: 1, height: 1, frames: 1}})
+    await records.create(task, Buffer.from('abc'))
+    await records.confirm(task.id)
+    const first = {...task, status: 'done' as const, finishedAt: new Date(), output: {format: 'jpeg' as const, width: 1, height: 1, bytes: 5}}
+    expect(await records.finish(first, Buffer.from('first'))).to.equal(true)
+    const late = {...first, finishedAt: new Date(Date.now() + 5_000), output: {format: 'jpeg' as const, width: 1, height: 1, bytes: 4}}
+    expect(await records.finish(late, Buffer.from('late'))).to.equal(false)
+    expect(await records.fail({...late, status: 'failed', error: {code: 'timeout', message: 'late'}})).to.equal(false)
+    expect((await records.get(task.id))?.output?.bytes).to.equal(5)
+    expect((await records.result(task.id))?.toString()).to.equal('first')
+    // Expired (or never stored): an end does not bring it back.
+    await probe.del(keys.task(task.id), keys.result(task.id))
+    expect(await records.finish(first, Buffer.from('again'))).to.equal(false)
+    expect(await probe.exists(keys.task(task.id), keys.result(task.id))).to.equal(0)
+  })
+
   it('while Redis does not answer, reads and uploads fail with 503 unavailable and Retry-After; then they work again', async () => {
     const task = await submit()
     redis.pause()
