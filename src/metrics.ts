@@ -78,6 +78,9 @@ export class Metrics {
   })
 
   constructor(levels: Levels) {
+    // Several gauges show parts of one read (in Redis mode, a round trip): one read per scrape.
+    const counts = oncePerScrape(levels.counts)
+    const workers = oncePerScrape(levels.workers)
     const gauge = (name: string, help: string, read: () => number | Promise<number>): void => {
       new Gauge({
         name,
@@ -89,15 +92,15 @@ export class Metrics {
         },
       })
     }
-    gauge('imgscale_queue_depth', 'Tasks waiting for a worker.', async () => (await levels.counts()).queued)
-    gauge('imgscale_tasks_inflight', 'Tasks sent to server B and not yet answered.', async () => (await levels.counts()).inflight)
-    gauge('imgscale_workers_live', 'Server B workers able to take work.', async () => (await levels.workers()).live)
-    gauge('imgscale_workers_wanted', 'Server B workers the pool keeps running (-w).', async () => (await levels.workers()).wanted)
-    gauge('imgscale_workers_respawning', 'Dead server B workers whose replacement waits out the crash-loop back-off.', async () => (await levels.workers()).respawning)
+    gauge('imgscale_queue_depth', 'Tasks waiting for a worker.', async () => (await counts()).queued)
+    gauge('imgscale_tasks_inflight', 'Tasks sent to server B and not yet answered.', async () => (await counts()).inflight)
+    gauge('imgscale_workers_live', 'Server B workers able to take work.', async () => (await workers()).live)
+    gauge('imgscale_workers_wanted', 'Server B workers the pool keeps running (-w).', async () => (await workers()).wanted)
+    gauge('imgscale_workers_respawning', 'Dead server B workers whose replacement waits out the crash-loop back-off.', async () => (await workers()).respawning)
     gauge(
       'imgscale_worker_respawn_backoff_seconds',
       'Wait before forking the replacement of a worker that died soon after another (0: no crash loop).',
-      async () => (await levels.workers()).backoffMs / 1000,
+      async () => (await workers()).backoffMs / 1000,
     )
     gauge('imgscale_disk_full', '1 while the data directory has no room for uploads or results.', () => Number(levels.diskFull()))
     // The primary's own memory, CPU and event loop lag (process_* and nodejs_*).
@@ -144,4 +147,10 @@ export class Metrics {
   render(): Promise<string> {
     return this.registry.metrics()
   }
+}
+
+/** Calls made while one is under way (the gauges of one scrape, collected together) share its answer. */
+function oncePerScrape<T>(read: () => Promise<T>): () => Promise<T> {
+  let pending: Promise<T> | undefined
+  return () => (pending ??= read().finally(() => (pending = undefined)))
 }

@@ -1,5 +1,7 @@
 import {Command} from '@oclif/core'
 
+import {StartupError} from '../errors.js'
+
 export abstract class BaseCommand extends Command {
   /**
    * Prints one sentence on stderr and exits 1. oclif's own error printer
@@ -9,5 +11,15 @@ export abstract class BaseCommand extends Command {
   protected fail(message: string): never {
     process.stderr.write(`imgscale: ${message}\n`)
     this.exit(1)
+  }
+
+  /** Waits for a service to start; one that cannot (port in use, Redis unreachable, ...) says why in one sentence. */
+  protected async started<T>(starting: Promise<T>): Promise<T> {
+    try {
+      return await starting
+    } catch (error) {
+      if (error instanceof StartupError) this.fail(error.message)
+      throw error
+    }
   }
 }

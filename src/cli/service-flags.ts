@@ -4,6 +4,7 @@
  * unit, converted once, defaults from config.ts.
  */
 import {Flags, type Interfaces} from '@oclif/core'
+import type {Logger} from 'pino'
 
 import {DEFAULTS, type ServiceConfig} from '../config.js'
 import {LOG_LEVELS, type LogLevel} from '../log.js'
@@ -67,8 +68,8 @@ export function configFrom(flags: ProcessingFlags & Partial<Record<string, unkno
   }
 }
 
-/** Waits for SIGINT or SIGTERM; a second one exits at once, skipping the drain. */
-export async function untilSignalled(): Promise<NodeJS.Signals> {
+/** Runs until SIGINT or SIGTERM, then stops (a second signal exits at once, skipping the drain) and exits 0. */
+export async function runUntilSignalled(log: Logger, stop: () => Promise<void>): Promise<never> {
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGINT', resolve)
     process.once('SIGTERM', resolve)
@@ -76,5 +77,8 @@ export async function untilSignalled(): Promise<NodeJS.Signals> {
   const forceExit = (): never => process.exit(1)
   process.once('SIGINT', forceExit)
   process.once('SIGTERM', forceExit)
-  return signal
+  log.info({signal}, 'signal received')
+  await stop()
+  log.info('stopped')
+  process.exit(0)
 }

@@ -45,10 +45,7 @@ export class RedisTasks {
 
   /** A worker host's first read of a job: the task and its image, in one round trip. */
   async claim(id: string): Promise<{task: Task | undefined; image: Buffer | null}> {
-    const replies = (await this.redis.pipeline().get(keys.task(id)).getBuffer(keys.upload(id)).exec()) ?? []
-    const failed = replies.find(([error]) => error)
-    if (failed) throw failed[0]
-    const [[, raw], [, image]] = replies as [[null, string | null], [null, Buffer | null]]
+    const [raw, image] = (await run(this.redis.pipeline().get(keys.task(id)).getBuffer(keys.upload(id)))) as [string | null, Buffer | null]
     return {task: raw === null ? undefined : parse(raw), image}
   }
 
@@ -125,9 +122,10 @@ function parse(raw: string): Task | undefined {
   }
 }
 
-/** Runs a transaction; a command in it that failed fails the whole call. */
-async function run(multi: ChainableCommander): Promise<void> {
-  const replies = (await multi.exec()) ?? []
+/** Runs a transaction or a pipeline and resolves with its replies; a command in it that failed fails the whole call. */
+async function run(commands: ChainableCommander): Promise<unknown[]> {
+  const replies = (await commands.exec()) ?? []
   const failed = replies.find(([error]) => error)
   if (failed) throw failed[0]
+  return replies.map(([, reply]) => reply)
 }

@@ -39,8 +39,8 @@ export async function openStore(root: string, ttlMs = 60_000): Promise<Opened> {
   return {dir, store, disk, close: () => dir.close()}
 }
 
-/** An upload as the multipart parser leaves it: a file in the spool, and what the probe said. */
-export function spooled(dir: DataDir, name = `upload-${Math.random().toString(36).slice(2)}`): NewTask {
+/** An upload as the multipart parser leaves it: a file in the spool (a data directory's, or any), and what the probe said. */
+export function spooled(dir: Pick<DataDir, 'spool'>, name = `upload-${Math.random().toString(36).slice(2)}`): NewTask {
   const spooledPath = path.join(dir.spool, name)
   writeFileSync(spooledPath, Buffer.from('image bytes'))
   return {

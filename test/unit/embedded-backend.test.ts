@@ -2,11 +2,10 @@
 import {writeFileSync} from 'node:fs'
 
 import {DEFAULTS, type ServiceConfig} from '../../src/config.js'
-import {ImgscaleError} from '../../src/errors.js'
 import {EmbeddedBackend} from '../../src/tasks/embedded-backend.js'
 import {FakeServerB, ok} from '../helpers/fake-server-b.js'
 import {metrics, removeDir, silent, spooled, tempDir} from '../helpers/in-process.js'
-import {taskBackendConformance, type Harness, type HarnessOptions} from './task-backend.conformance.js'
+import {heldJob, taskBackendConformance, type Harness, type HarnessOptions} from './task-backend.conformance.js'
 
 async function openEmbedded(options: HarnessOptions): Promise<Harness> {
   const dataDir = tempDir()
@@ -33,16 +32,11 @@ async function openEmbedded(options: HarnessOptions): Promise<Harness> {
     upload: () => spooled(backend.dir),
     async job(n) {
       const call = await serverB.job(n)
-      const {id} = call.job
-      return {
-        id,
-        async finish(result) {
-          // What a worker does: the result file first, then the reply.
-          writeFileSync(backend.dir.resultPath(id, 'jpeg'), result)
-          call.answer(ok(id, result.length))
-        },
-        fail: (code) => call.answer(new ImgscaleError(code, 'The image could not be decoded.')),
-      }
+      return heldJob(call, (id, result) => {
+        // What a worker does: the result file first, then the reply.
+        writeFileSync(backend.dir.resultPath(id, 'jpeg'), result)
+        call.answer(ok(id, result.length))
+      })
     },
     async restart() {
       // As a SIGKILL would leave it: nothing drained, the lock taken over.

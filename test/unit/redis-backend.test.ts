@@ -3,22 +3,18 @@
  * real redis-server, against the conformance suite every backend passes.
  * Server B is the in-process stand-in: the real one is tested end to end.
  */
-import {writeFileSync} from 'node:fs'
-import path from 'node:path'
-
 import type {Redis} from 'ioredis'
 
 import {DEFAULTS, type ServiceConfig} from '../../src/config.js'
-import {ImgscaleError} from '../../src/errors.js'
 import {connectRedis} from '../../src/redis/connection.js'
 import {JobRunner} from '../../src/redis/job-runner.js'
 import {RedisBackend} from '../../src/redis/redis-backend.js'
 import {parseRedisUrl} from '../../src/redis/redis-url.js'
 import {RedisTasks} from '../../src/redis/task-records.js'
 import {FakeServerB, ok} from '../helpers/fake-server-b.js'
-import {metrics, removeDir, silent, tempDir} from '../helpers/in-process.js'
+import {metrics, removeDir, silent, spooled, tempDir} from '../helpers/in-process.js'
 import {RedisServer} from '../helpers/redis-server.js'
-import {taskBackendConformance, type Harness, type HarnessOptions} from './task-backend.conformance.js'
+import {heldJob, taskBackendConformance, type Harness, type HarnessOptions} from './task-backend.conformance.js'
 
 /** Short enough that a restart finds the job a dead runner held within a second or two. */
 const STALL_INTERVAL_MS = 500
@@ -63,31 +59,14 @@ async function openRedisHarness(options: HarnessOptions): Promise<Harness> {
     await backend.close()
   }
   await boot()
-  let uploads = 0
   return {
     get backend() {
       return backend
     },
-    upload() {
-      const spooledPath = path.join(spool, `upload-${uploads++}`)
-      writeFileSync(spooledPath, Buffer.from('image bytes'))
-      return {
-        scaleFactor: 0.5,
-        input: {format: 'jpeg', width: 600, height: 450, frames: 1, bytes: 11},
-        plan: {format: 'jpeg', width: 300, height: 225, frames: 1},
-        spooledPath,
-      }
-    },
+    upload: () => spooled({spool}),
     async job(n) {
       const call = await serverB.job(n)
-      const {id} = call.job
-      return {
-        id,
-        async finish(result) {
-          call.answer({...ok(id, result.length), stored: false}, result)
-        },
-        fail: (code) => call.answer(new ImgscaleError(code, 'The image could not be decoded.')),
-      }
+      return heldJob(call, (id, result) => call.answer({...ok(id, result.length), stored: false}, result))
     },
     async restart() {
       await shut()

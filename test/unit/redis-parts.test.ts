@@ -3,9 +3,6 @@
  * worker host's runner retries and what it does not, what the stored keys
  * and their expiries are, and what server A answers while Redis is away.
  */
-import {writeFileSync} from 'node:fs'
-import path from 'node:path'
-
 import {expect} from 'chai'
 import type {Redis} from 'ioredis'
 
@@ -20,7 +17,7 @@ import {parseRedisUrl} from '../../src/redis/redis-url.js'
 import {RedisTasks} from '../../src/redis/task-records.js'
 import {newTask} from '../../src/tasks/task.js'
 import {FakeServerB, ok} from '../helpers/fake-server-b.js'
-import {metrics, removeDir, silent, tempDir} from '../helpers/in-process.js'
+import {metrics, removeDir, silent, spooled, tempDir} from '../helpers/in-process.js'
 import {until} from '../helpers/processes.js'
 import {RedisServer} from '../helpers/redis-server.js'
 
@@ -70,16 +67,7 @@ describe('Redis engine parts', function () {
     removeDir(spool)
   })
 
-  const submit = () => {
-    const spooledPath = path.join(spool, `upload-${Math.random()}`)
-    writeFileSync(spooledPath, Buffer.from('image bytes'))
-    return backend.submit({
-      scaleFactor: 0.5,
-      input: {format: 'jpeg', width: 600, height: 450, frames: 1, bytes: 11},
-      plan: {format: 'jpeg', width: 300, height: 225, frames: 1},
-      spooledPath,
-    })
-  }
+  const submit = () => backend.submit(spooled({spool}))
 
   it('sends the image in the job and stores the result with the retention as its Redis expiry; the upload goes', async () => {
     const task = await submit()

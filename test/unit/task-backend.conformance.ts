@@ -7,10 +7,11 @@ import {Readable} from 'node:stream'
 
 import {expect} from 'chai'
 
-import type {ImgscaleError} from '../../src/errors.js'
+import {ImgscaleError} from '../../src/errors.js'
 import type {TaskBackend} from '../../src/tasks/backend.js'
 import type {NewTask} from '../../src/tasks/store.js'
 import type {Task} from '../../src/tasks/task.js'
+import type {Call} from '../helpers/fake-server-b.js'
 
 /** A job a backend handed to its workers, as the harness lets the test answer it. */
 export interface HeldJob {
@@ -19,6 +20,22 @@ export interface HeldJob {
   finish(result: Buffer): Promise<void>
   /** Ends the job failed with an image error. */
   fail(code: 'corrupt_image'): void
+}
+
+/**
+ * A job the test's server B holds, as the suite answers it. `finish` is how
+ * the backend's workers hand back a result: a file and a header (embedded),
+ * or the bytes in the reply (a worker host).
+ */
+export function heldJob(call: Call, finish: (id: string, result: Buffer) => void): HeldJob {
+  const {id} = call.job
+  return {
+    id,
+    async finish(result) {
+      finish(id, result)
+    },
+    fail: (code) => call.answer(new ImgscaleError(code, 'The image could not be decoded.')),
+  }
 }
 
 export interface Harness {

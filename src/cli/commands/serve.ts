@@ -1,12 +1,11 @@
 import {Flags} from '@oclif/core'
 
 import {DEFAULTS} from '../../config.js'
-import {StartupError} from '../../errors.js'
 import {createLogger} from '../../log.js'
 import {startService} from '../../service/serve.js'
 import {BaseCommand} from '../base-command.js'
 import {ipFlag, portFlag, positiveNumber} from '../flags.js'
-import {configFrom, processingFlags, untilSignalled, workersFlag} from '../service-flags.js'
+import {configFrom, processingFlags, runUntilSignalled, workersFlag} from '../service-flags.js'
 
 export default class Serve extends BaseCommand {
   static override summary = 'Run the imgscale service: HTTP server A and the resize workers of server B.'
@@ -58,18 +57,8 @@ server A alone.`
     })
     const log = createLogger(flags['log-level'])
 
-    let service
-    try {
-      service = await startService(config, log)
-    } catch (error) {
-      if (error instanceof StartupError) this.fail(error.message)
-      throw error
-    }
+    const service = await this.started(startService(config, log))
     this.log(`imgscale ready: ${service.url} (${service.summary})`)
-
-    log.info({signal: await untilSignalled()}, 'signal received')
-    await service.stop()
-    log.info('stopped')
-    process.exit(0)
+    await runUntilSignalled(log, () => service.stop())
   }
 }

@@ -1,9 +1,8 @@
-import {StartupError} from '../../errors.js'
 import {createLogger} from '../../log.js'
 import {startWorkerService} from '../../service/worker-service.js'
 import {BaseCommand} from '../base-command.js'
 import {ipFlag, portFlag} from '../flags.js'
-import {configFrom, processingFlags, untilSignalled} from '../service-flags.js'
+import {configFrom, processingFlags, runUntilSignalled} from '../service-flags.js'
 
 export default class Worker extends BaseCommand {
   static override summary = 'Run a processing host: resize workers that take tasks from Redis, without HTTP.'
@@ -30,19 +29,9 @@ SIGINT/SIGTERM finish the tasks held (bounded by --shutdown-grace), then exit 0.
     const log = createLogger(flags['log-level'])
     const metricsAt = flags['metrics-port'] === undefined ? undefined : {host: flags['metrics-ip'], port: flags['metrics-port']}
 
-    let worker
-    try {
-      worker = await startWorkerService(configFrom(flags), metricsAt, log)
-    } catch (error) {
-      if (error instanceof StartupError) this.fail(error.message)
-      throw error
-    }
+    const worker = await this.started(startWorkerService(configFrom(flags), metricsAt, log))
     this.log(`imgscale worker ready: ${worker.summary}`)
     if (worker.metricsUrl) log.info({url: worker.metricsUrl}, 'serving /metrics and /healthz')
-
-    log.info({signal: await untilSignalled()}, 'signal received')
-    await worker.stop()
-    log.info('stopped')
-    process.exit(0)
+    await runUntilSignalled(log, () => worker.stop())
   }
 }
