@@ -4,8 +4,8 @@
  * per-task overhead dominates). Each image carries the plan server A would
  * make for it, so the sharp-only limit runs exactly the same resize.
  */
-import {readdirSync} from 'node:fs'
-import {mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
+import {mkdtempSync, readdirSync, rmSync} from 'node:fs'
+import {readFile, writeFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 
@@ -21,6 +21,8 @@ export const SCALE = 0.5
 
 export interface BenchImage {
   name: string
+  /** Where it is on disk (the limit process reads it from there). */
+  file: string
   data: Buffer
   plan: ResizePlan
   /** The multipart upload of it, built once. */
@@ -32,30 +34,39 @@ export interface Workload {
   images: BenchImage[]
 }
 
+/** Images the benchmark makes live here until its process exits. */
+export const scratchDir = (() => {
+  let dir: string | undefined
+  return (): string => {
+    if (!dir) {
+      const made = mkdtempSync(path.join(os.tmpdir(), 'imgscale-bench-'))
+      process.on('exit', () => rmSync(made, {recursive: true, force: true}))
+      dir = made
+    }
+    return dir
+  }
+})()
+
 export async function loadWorkloads(): Promise<Workload[]> {
   const files = readdirSync(PHOTOS).filter((name) => /\.(jpe?g|png|webp)$/i.test(name)).sort()
-  const scratch = await mkdtemp(path.join(os.tmpdir(), 'imgscale-bench-'))
-  try {
-    const photos: BenchImage[] = []
-    const small: BenchImage[] = []
-    for (const name of files) {
-      const file = path.join(PHOTOS, name)
-      photos.push(await benchImage(name, file))
-      const shrunk = path.join(scratch, name)
-      await writeFile(shrunk, await sharp(file).autoOrient().resize(320, 240, {fit: 'inside'}).toBuffer())
-      small.push(await benchImage(name, shrunk))
-    }
-    return [
-      {name: 'photos', images: photos},
-      {name: 'small', images: small},
-    ]
-  } finally {
-    await rm(scratch, {recursive: true, force: true})
+  const photos: BenchImage[] = []
+  const small: BenchImage[] = []
+  for (const name of files) {
+    const file = path.join(PHOTOS, name)
+    photos.push(await benchImage(name, file))
+    const shrunk = path.join(scratchDir(), `small-${name}`)
+    await writeFile(shrunk, await sharp(file).autoOrient().resize(320, 240, {fit: 'inside'}).toBuffer())
+    small.push(await benchImage(name, shrunk))
   }
+  return [
+    {name: 'photos', images: photos},
+    {name: 'small', images: small},
+  ]
 }
 
-async function benchImage(name: string, file: string): Promise<BenchImage> {
+/** An image file as the benchmark uses it: its bytes, its plan at SCALE, its upload. */
+export async function benchImage(name: string, file: string, scale = SCALE): Promise<BenchImage> {
   const data = await readFile(file)
-  const plan = planResize(await probeImage(file, data.length), SCALE, undefined, DEFAULTS)
-  return {name, data, plan, upload: multipartUpload(data, name, SCALE)}
+  const plan = planResize(await probeImage(file, data.length), scale, undefined, DEFAULTS)
+  return {name, file, data, plan, upload: multipartUpload(data, name, scale)}
 }

@@ -20,9 +20,10 @@ export interface PipelineOutput {
 /**
  * Encoder settings. sharp's defaults except where they cost seconds per photo
  * on a 2-core machine (field notes B5): AVIF effort 4 took 4.6 s and GIF
- * effort 7 over 2 s on one 3 MP image.
+ * effort 7 over 2 s on one 3 MP image. The benchmark's limit encodes with
+ * these too, so both sides make the same bytes.
  */
-const ENCODE: Record<ImageFormat, (image: Sharp) => Sharp> = {
+export const ENCODE: Record<ImageFormat, (image: Sharp) => Sharp> = {
   jpeg: (image) => image.jpeg({quality: 80}),
   png: (image) => image.png(),
   webp: (image) => image.webp({quality: 80}),

@@ -12,11 +12,11 @@ import type {ErrorBody} from '../errors.js'
 import {EXTENSION, formatOfMime} from '../image/formats.js'
 import type {StatusBody} from '../tasks/task.js'
 
-export interface UploadAccepted {
-  task_id: string
+export interface Uploaded {
+  taskId: string
   status: StatusBody['status']
-  status_url: string
-  result_url: string
+  /** The final status document, when the upload waited and the task ended meanwhile. */
+  final?: StatusBody
 }
 
 export class ClientError extends Error {
@@ -38,7 +38,12 @@ const STATUS_WAIT_SECONDS = 2
 export class ImgscaleClient {
   constructor(readonly baseUrl: string) {}
 
-  async upload(file: string, scale: string, format?: string): Promise<UploadAccepted> {
+  /**
+   * Uploads `file`. With `wait`, the server holds its answer up to
+   * STATUS_WAIT_SECONDS and, if the task ends by then, sends its final status:
+   * most small images need no further request before their download.
+   */
+  async upload(file: string, scale: string, options: {format?: string | undefined; wait?: boolean} = {}): Promise<Uploaded> {
     const info = await stat(file).catch((error: NodeJS.ErrnoException) => {
       throw new ClientError(`Cannot read ${file}: ${error.code === 'ENOENT' ? 'no such file' : error.code === 'EACCES' ? 'permission denied' : error.message}.`)
     })
@@ -46,9 +51,12 @@ export class ImgscaleClient {
     const form = new FormData()
     form.append('image', await openAsBlob(file), path.basename(file))
     form.append('scale_factor', scale)
-    if (format !== undefined) form.append('format', format)
-    const response = await this.request('/upload', {method: 'POST', body: form}, UPLOAD_TIMEOUT_MS)
-    return (await response.json()) as UploadAccepted
+    if (options.format !== undefined) form.append('format', options.format)
+    const query = options.wait ? `?wait=${STATUS_WAIT_SECONDS}` : ''
+    const response = await this.request(`/upload${query}`, {method: 'POST', body: form}, UPLOAD_TIMEOUT_MS)
+    const body = (await response.json()) as {task_id: string; status: StatusBody['status']}
+    // 200 carries the ended task's status document; 202 only says it was accepted.
+    return {taskId: body.task_id, status: body.status, ...(response.status === 200 ? {final: body as StatusBody} : {})}
   }
 
   /** The task's status; with `waitSeconds`, the server answers as soon as the task ends or after that long. */

@@ -73,19 +73,20 @@ export async function runBatch(
 async function processFile(client: ImgscaleClient, file: string, options: BatchOptions, names: OutputNames): Promise<BatchItem> {
   const item: BatchItem = {file, taskId: null, status: 'failed', output: null, error: null}
   try {
-    const accepted = await client.upload(file, options.scale, options.format)
-    item.taskId = accepted.task_id
-    item.status = accepted.status
-    if (!options.wait && !options.outDir) return item
+    const waiting = options.wait || Boolean(options.outDir)
+    const uploaded = await client.upload(file, options.scale, {format: options.format, wait: waiting})
+    item.taskId = uploaded.taskId
+    item.status = uploaded.status
+    if (!waiting) return item
 
-    const final = await client.waitForEnd(accepted.task_id, options.timeoutMs)
+    const final = uploaded.final ?? (await client.waitForEnd(uploaded.taskId, options.timeoutMs))
     item.status = final.status
     if (final.status === 'failed') {
       item.error = {code: final.error!.code, message: final.error!.message}
       return item
     }
     if (options.outDir) {
-      item.output = await client.saveResult(accepted.task_id, names.claim(options.outDir, file, EXTENSION[final.output!.format]))
+      item.output = await client.saveResult(uploaded.taskId, names.claim(options.outDir, file, EXTENSION[final.output!.format]))
     }
   } catch (error) {
     if (!(error instanceof ClientError)) throw error

@@ -8,28 +8,21 @@ import type {Metrics} from '../metrics.js'
 import {isTaskId} from '../protocol/task-files.js'
 import type {TaskBackend} from '../tasks/backend.js'
 import {statusBody, type Task} from '../tasks/task.js'
+import {applyPreference, requestedWait} from './wait.js'
 
 
 /**
- * `?wait=<seconds>` makes it a long poll: the answer comes as soon as the
- * task ends, or after that many seconds with the status as it is then. Plain
- * polling (no `wait`) answers at once.
+ * `?wait=<seconds>` (or `Prefer: wait=<seconds>`) makes it a long poll: the
+ * answer comes as soon as the task ends, or after that many seconds with the
+ * status as it is then. Plain polling (no wait) answers at once.
  */
 export function statusHandler(tasks: TaskBackend) {
   return async function status(ctx: Context): Promise<void> {
     const task = await findTask(tasks, ctx)
-    const wait = waitSeconds(ctx.query['wait'])
-    ctx.body = statusBody(wait > 0 ? ((await tasks.waitForEnd(task.id, wait * 1000)) ?? task) : task)
+    const wait = requestedWait(ctx)
+    ctx.body = statusBody(wait.seconds > 0 ? ((await tasks.waitForEnd(task.id, wait.seconds * 1000)) ?? task) : task)
+    applyPreference(ctx, wait)
   }
-}
-
-function waitSeconds(raw: string | string[] | undefined): number {
-  if (raw === undefined) return 0
-  const seconds = typeof raw === 'string' && /^\d+(\.\d+)?$/.test(raw) ? Number(raw) : Number.NaN
-  if (!(seconds <= FIXED.maxStatusWaitSeconds)) {
-    throw new ImgscaleError('invalid_request', `wait must be a number of seconds from 0 to ${FIXED.maxStatusWaitSeconds}.`)
-  }
-  return seconds
 }
 
 export function resultHandler(tasks: TaskBackend, resultTtlMs: number, metrics: Metrics) {

@@ -11,13 +11,13 @@ export interface UploadParts {
   fields?: Record<string, string>
 }
 
-export async function upload(baseUrl: string, parts: UploadParts): Promise<Response> {
+export async function upload(baseUrl: string, parts: UploadParts, request: {query?: string | undefined; headers?: Record<string, string>} = {}): Promise<Response> {
   const form = new FormData()
   if (parts.image) form.append('image', new Blob([parts.image], {type: parts.type ?? 'application/octet-stream'}), parts.filename ?? 'upload.bin')
   if (parts.scale !== undefined) form.append('scale_factor', parts.scale)
   if (parts.format !== undefined) form.append('format', parts.format)
   for (const [name, value] of Object.entries(parts.fields ?? {})) form.append(name, value)
-  return fetch(`${baseUrl}/upload`, {method: 'POST', body: form})
+  return fetch(`${baseUrl}/upload${request.query === undefined ? '' : `?${request.query}`}`, {method: 'POST', body: form, headers: request.headers})
 }
 
 export interface StatusDoc {

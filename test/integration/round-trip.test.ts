@@ -211,3 +211,79 @@ describe('GET /status/<id>?wait=<seconds>: long polling', function () {
     })
   }
 })
+
+describe('POST /upload?wait=<seconds> and Prefer: wait=<seconds>: the answer can be the end', function () {
+  const served = serveForSuite()
+  const quick = {image: readPhoto(PHOTO.jpeg.file), scale: '0.5'}
+
+  async function uploadWaiting(parts: Parameters<typeof upload>[1], options: {query?: string; prefer?: string}): Promise<Response> {
+    return upload(served().url, parts, {query: options.query, headers: options.prefer ? {Prefer: options.prefer} : {}})
+  }
+
+  it('?wait: 200 with the final status document when the task ends in time, and the result is there', async () => {
+    const response = await uploadWaiting(quick, {query: 'wait=30'})
+    expect(response.status).to.equal(200)
+    const status = (await response.json()) as StatusDoc
+    expect(status.task_id).to.match(ULID)
+    expect(response.headers.get('content-location')).to.equal(`/status/${status.task_id}`)
+    expect(response.headers.get('preference-applied')).to.equal(null)
+    expect(status).to.include({status: 'done', result_url: `/result/${status.task_id}`})
+    expect(status.output).to.deep.include({format: 'jpeg', width: 300, height: 225})
+    const result = await fetch(`${served().url}${status.result_url}`)
+    expect(result.status).to.equal(200)
+    expect(await sizeOf(Buffer.from(await result.arrayBuffer()))).to.include({width: 300, height: 225})
+  })
+
+  it('?wait: a task that fails in time comes back 200 with status failed and its error', async () => {
+    const truncated = readPhoto(PHOTO.jpegLarge.file).subarray(0, 40_000)
+    const response = await uploadWaiting({image: truncated, scale: '0.5'}, {query: 'wait=30'})
+    expect(response.status).to.equal(200)
+    const status = (await response.json()) as StatusDoc
+    expect(status.status).to.equal('failed')
+    expect(status.error!.code).to.equal('corrupt_image')
+  })
+
+  it('Prefer: wait=30 does the same, and says Preference-Applied', async () => {
+    const response = await uploadWaiting(quick, {prefer: 'respond-async, wait=30'})
+    expect(response.status).to.equal(200)
+    expect(response.headers.get('preference-applied')).to.equal('wait=30')
+    expect(((await response.json()) as StatusDoc).status).to.equal('done')
+  })
+
+  it('a wait that runs out first is the usual 202, and the task goes on', async () => {
+    const response = await uploadWaiting(SLOW, {query: 'wait=0.1'})
+    expect(response.status).to.equal(202)
+    const accepted = (await response.json()) as {task_id: string; status: string}
+    expect(response.headers.get('location')).to.equal(`/status/${accepted.task_id}`)
+    expect(accepted.status).to.be.oneOf(['queued', 'processing'])
+    expect((await waitForEnd(served().url, accepted.task_id)).status).to.equal('done')
+  })
+
+  it('no wait asked: 202 at once, as before', async () => {
+    const response = await uploadWaiting(quick, {})
+    expect(response.status).to.equal(202)
+  })
+
+  it('a Prefer wait over the limit is cut to it; one the server cannot read is ignored', async () => {
+    const long = await uploadWaiting(quick, {prefer: 'wait=3600'})
+    expect(long.status).to.equal(200)
+    expect(long.headers.get('preference-applied')).to.equal('wait=30')
+    const unreadable = await uploadWaiting(quick, {prefer: 'wait=soon'})
+    expect(unreadable.status).to.equal(202)
+    expect(unreadable.headers.get('preference-applied')).to.equal(null)
+  })
+
+  for (const wait of ['31', '-1', 'abc', '']) {
+    it(`400 invalid_request for ?wait=${wait}, and no task is made`, async () => {
+      const before = await acceptedBytes()
+      await expectError(await uploadWaiting(quick, {query: `wait=${wait}`}), 400, 'invalid_request')
+      expect(await acceptedBytes()).to.equal(before)
+    })
+  }
+
+  /** Bytes of every upload accepted as a task so far: a refused upload must not add any. */
+  async function acceptedBytes(): Promise<number> {
+    const metrics = await (await fetch(`${served().url}/metrics`)).text()
+    return Number(/^imgscale_upload_bytes_total (\S+)$/m.exec(metrics)![1])
+  }
+})

@@ -74,16 +74,19 @@ results go to. Exits 1 if any file failed, after finishing the others.`
   }
 
   private async runOne(client: ImgscaleClient, file: string, scale: string, flags: SubmitFlags): Promise<void> {
-    const accepted = await client.upload(file, scale, flags.format)
-    this.log(accepted.task_id)
-    if (!flags.wait && !flags.output) return
+    const waiting = flags.wait || flags.output !== undefined
+    const uploaded = await client.upload(file, scale, {format: flags.format, wait: waiting})
+    const id = uploaded.taskId
+    this.log(id)
+    if (!waiting) return
 
-    const id = accepted.task_id
-    const progress = process.stderr.isTTY
-    if (progress) ux.action.start(`Scaling ${file}`, accepted.status, {stdout: false})
-    const final = await client.waitForEnd(id, flags.timeout * 1000, (status) => {
-      if (progress) ux.action.status = status.status
-    })
+    const progress = process.stderr.isTTY && !uploaded.final
+    if (progress) ux.action.start(`Scaling ${file}`, uploaded.status, {stdout: false})
+    const final =
+      uploaded.final ??
+      (await client.waitForEnd(id, flags.timeout * 1000, (status) => {
+        if (progress) ux.action.status = status.status
+      }))
     if (progress) ux.action.stop(final.status)
     if (final.status === 'failed') {
       throw new ClientError(`Task ${id} failed: ${final.error!.message} (${final.error!.code})`)
