@@ -71,7 +71,7 @@ async function fillDataDir(root: string): Promise<{kept: string[]; expired: stri
     writeFileSync(path.join(uploads, task.id), 'not an image: these end failed, which is fine here')
   }
   await Promise.all(writes)
-  db.close()
+  await db.close()
   return {kept, expired}
 }
 

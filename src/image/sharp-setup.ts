@@ -15,9 +15,10 @@ const ALLOWED_LOADERS = ['Jpeg', 'Png', 'Webp', 'Nsgif', 'Tiff', 'Heif'].flatMap
  * no operation cache (every upload is new, so it only holds memory) and one
  * libvips thread per image (parallelism comes from images in flight).
  */
-export function configureSharp(): void {
+export function configureSharp(): typeof sharp {
   sharp.cache(false)
   sharp.concurrency(1)
   sharp.block({operation: ['VipsForeignLoad']})
   sharp.unblock({operation: ALLOWED_LOADERS})
+  return sharp
 }

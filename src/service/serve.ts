@@ -11,12 +11,10 @@ import {hostForUrl} from '../address.js'
 import type {ServiceConfig} from '../config.js'
 import {createApp} from '../http/app.js'
 import {listen} from '../http/listen.js'
-import {configureSharp} from '../image/sharp-setup.js'
 import {Metrics} from '../metrics.js'
 import {withinMs} from '../within.js'
 import {startEmbeddedEngine} from './embedded-engine.js'
 import type {Engine} from './engine.js'
-import {startSharedEngine} from './shared-engine.js'
 
 export interface RunningService {
   url: string
@@ -27,12 +25,13 @@ export interface RunningService {
 }
 
 export async function startService(config: ServiceConfig, log: Logger): Promise<RunningService> {
-  // sharp reads image headers in server A (never pixels); same loader allow-list as the workers.
-  configureSharp()
   let draining = false
   // Read by the metrics only when scraped, by which time the engine exists.
   const metrics = new Metrics({counts: () => engine.tasks.counts(), workers: () => engine.workers(), diskFull: () => engine.disk.isFull})
-  const engine: Engine = config.redisUrl ? await startSharedEngine(config, metrics, log) : await startEmbeddedEngine(config, metrics, log)
+  // The shared engine's modules (BullMQ, ioredis: about 10 MB of heap) load only when it is used.
+  const engine: Engine = config.redisUrl
+    ? await (await import('./shared-engine.js')).startSharedEngine(config, metrics, log)
+    : await startEmbeddedEngine(config, metrics, log)
 
   let server: Server
   try {

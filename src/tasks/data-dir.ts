@@ -64,7 +64,7 @@ export class DataDir {
       await dir.importJsonRecords()
       return dir
     } catch (error) {
-      db?.close()
+      await db?.close()
       await rm(lockFile, {force: true})
       throw unusable(error)
     }
@@ -111,7 +111,7 @@ export class DataDir {
   }
 
   async close(): Promise<void> {
-    this.db.close()
+    await this.db.close()
     await rm(this.lockFile, {force: true})
   }
 

@@ -20,6 +20,11 @@ function walFrames(file: string): number {
   }
 }
 
+async function until(check: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !check(); i++) await new Promise((resolve) => setTimeout(resolve, 5))
+  expect(check()).to.equal(true)
+}
+
 describe('TaskDb: task records in SQLite', () => {
   let dir: string
   let db: TaskDb
@@ -27,8 +32,8 @@ describe('TaskDb: task records in SQLite', () => {
     dir = tempDir()
     db = new TaskDb(path.join(dir, 'tasks.db'), true)
   })
-  afterEach(() => {
-    db.close()
+  afterEach(async () => {
+    await db.close()
     removeDir(dir)
   })
 
@@ -43,6 +48,54 @@ describe('TaskDb: task records in SQLite', () => {
     // 20 commits one after another write at least 20 frames; 200 puts together, a handful.
     expect(oneByOne).to.be.at.least(20)
     expect(grouped).to.be.below(oneByOne)
+  })
+
+  it('a put resolves only after a flush of the log that began after its commit; puts arriving meanwhile share the next flush', async () => {
+    const flushes: Array<{committed: number; release: () => void}> = []
+    const file = path.join(dir, 'watched.db')
+    /** Rows another connection sees: only what is committed. */
+    const committed = (): number => {
+      const reader = new Database(file, {readonly: true})
+      try {
+        return (reader.prepare('SELECT count(*) AS n FROM tasks').get() as {n: number}).n
+      } finally {
+        reader.close()
+      }
+    }
+    const watched = new TaskDb(file, true, () => new Promise<void>((release) => flushes.push({committed: committed(), release})))
+    try {
+      let firstDone = false
+      const first = watched.put(row(1)).then(() => (firstDone = true))
+      await until(() => flushes.length === 1)
+      // Committed (the flush sees its frames) but not answered until the flush ends.
+      expect(flushes[0]!.committed).to.equal(1)
+      await new Promise((resolve) => setTimeout(resolve, 20))
+      expect(firstDone).to.equal(false)
+      const later = Promise.all(Array.from({length: 10}, (_, i) => watched.put(row(10 + i))))
+      await new Promise((resolve) => setTimeout(resolve, 20))
+      expect(flushes.length, 'one flush at a time').to.equal(1)
+      flushes[0]!.release()
+      await first
+      await until(() => flushes.length === 2)
+      expect(flushes[1]!.committed, 'the second flush covers the later commits').to.equal(11)
+      flushes[1]!.release()
+      await later
+      expect(flushes.length, 'ten later puts, one flush').to.equal(2)
+    } finally {
+      await watched.close()
+    }
+  })
+
+  it('with fsync off, nothing is flushed and puts resolve at once', async () => {
+    let flushed = 0
+    const unsynced = new TaskDb(path.join(dir, 'unsynced.db'), false, async () => void flushed++)
+    try {
+      await Promise.all([unsynced.put(row(1)), unsynced.put(row(2))])
+      expect(flushed).to.equal(0)
+      expect(unsynced.size).to.equal(2)
+    } finally {
+      await unsynced.close()
+    }
   })
 
   it('reads unfinished tasks oldest first, and ended ones by end time up to a limit', async () => {
@@ -71,7 +124,7 @@ describe('TaskDb on a full disk (tmpfs)', () => {
       await db.put(row(2))
       expect(db.size).to.equal(2)
     } finally {
-      db.close()
+      await db.close()
       unmountTmpfs(mount)
     }
   })

@@ -2,7 +2,6 @@ import {Flags} from '@oclif/core'
 
 import {DEFAULTS} from '../../config.js'
 import {createLogger} from '../../log.js'
-import {startService} from '../../service/serve.js'
 import {BaseCommand} from '../base-command.js'
 import {ipFlag, portFlag, positiveNumber} from '../flags.js'
 import {configFrom, processingFlags, runUntilSignalled, workersFlag} from '../service-flags.js'
@@ -57,6 +56,9 @@ server A alone.`
     })
     const log = createLogger(flags['log-level'])
 
+    // Loaded here, not at the top: oclif imports every command to list them, and
+    // the client commands should not pay for the server's modules.
+    const {startService} = await import('../../service/serve.js')
     const service = await this.started(startService(config, log))
     this.log(`imgscale ready: ${service.url} (${service.summary})`)
     await runUntilSignalled(log, () => service.stop())

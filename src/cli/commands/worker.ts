@@ -1,5 +1,4 @@
 import {createLogger} from '../../log.js'
-import {startWorkerService} from '../../service/worker-service.js'
 import {BaseCommand} from '../base-command.js'
 import {ipFlag, portFlag} from '../flags.js'
 import {configFrom, processingFlags, runUntilSignalled} from '../service-flags.js'
@@ -29,6 +28,8 @@ SIGINT/SIGTERM finish the tasks held (bounded by --shutdown-grace), then exit 0.
     const log = createLogger(flags['log-level'])
     const metricsAt = flags['metrics-port'] === undefined ? undefined : {host: flags['metrics-ip'], port: flags['metrics-port']}
 
+    // Loaded here: BullMQ and ioredis are for this command only (see serve.ts).
+    const {startWorkerService} = await import('../../service/worker-service.js')
     const worker = await this.started(startWorkerService(configFrom(flags), metricsAt, log))
     this.log(`imgscale worker ready: ${worker.summary}`)
     if (worker.metricsUrl) log.info({url: worker.metricsUrl}, 'serving /metrics and /healthz')
