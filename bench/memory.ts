@@ -1,12 +1,18 @@
 /**
- * Memory under a flood of uploads: N concurrent uploads of a ~10 MB image to
- * the real serve on loopback, sampling the primary's RSS throughout. Shows
- * that uploads stream to disk and results stay on disk, so the primary does
- * not grow with the bytes in flight. Prints figures; asserts nothing.
+ * Memory of the real serve on loopback, with a ~10 MB PNG at scale 0.1:
  *
- *   npm run bench:memory -- [--uploads 200] [--mb 10] [--json]
+ * 1. A flood: N concurrent uploads, sampling the primary's RSS throughout.
+ *    Shows that uploads stream to disk and results stay on disk, so the
+ *    primary does not grow with the bytes in flight.
+ * 2. A long run: M tasks one after another at concurrency 8 (upload, wait,
+ *    download), with the RSS and peak of the primary and of each worker after
+ *    every hundred. Shows that nothing grows with the number of tasks.
+ *
+ * Prints figures; asserts nothing.
+ *
+ *   npm run bench:memory -- [--uploads 200] [--tasks 1000] [--mb 10] [--json]
  */
-import {openAsBlob} from 'node:fs'
+import {openAsBlob, writeFileSync} from 'node:fs'
 import {mkdtemp, rm, writeFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
@@ -16,11 +22,17 @@ import sharp from 'sharp'
 
 import {PHOTO} from '../test/helpers/images.js'
 import {startServe} from '../test/helpers/serve.js'
+import {workerPids} from '../test/helpers/processes.js'
+import {closeIdleConnections} from './lib/http-client.js'
 import {memoryMb, peaks, sampleRss} from './lib/proc.js'
+import {drive} from './lib/stats.js'
+import {viaImgscale} from './lib/user.js'
+import {benchImage, type BenchImage} from './lib/workloads.js'
 
 const {values: args} = parseArgs({
   options: {
     uploads: {type: 'string', default: '200'},
+    tasks: {type: 'string', default: '1000'},
     mb: {type: 'string', default: '10'},
     /** More flags for serve, space-separated: to measure one setting against another. */
     serve: {type: 'string', default: ''},
@@ -28,9 +40,10 @@ const {values: args} = parseArgs({
   },
 })
 const uploads = Math.min(1000, Number(args.uploads))
+const longRunTasks = Math.min(5000, Number(args.tasks))
 const targetBytes = Number(args.mb) * 1024 * 1024
 /** The whole run gives up after this, whatever happens. */
-const DEADLINE = Date.now() + 10 * 60_000
+const DEADLINE = Date.now() + 15 * 60_000
 
 const work = await mkdtemp(path.join(os.tmpdir(), 'imgscale-bench-'))
 const served = await startServe(['-w', String(os.availableParallelism()), '--max-queue', String(uploads + 16), ...args.serve.split(' ').filter(Boolean)])
@@ -72,14 +85,40 @@ try {
     primaryPeakRssMb: round(peak.primaryMb),
     workerPeakRssMb: round(peak.workerMb),
   }
-  if (args.json) console.log(JSON.stringify(figures))
-  else {
-    console.log(`${uploads} concurrent uploads of a ${figures.imageMb} MB PNG (scale 0.1), ${served.workers} workers, ${new Date().toISOString()}`)
+  if (!args.json) {
+    console.log(`1. ${uploads} concurrent uploads of a ${figures.imageMb} MB PNG (scale 0.1), ${served.workers} workers, ${new Date().toISOString()}`)
     console.table(figures)
+  }
+
+  const samples = await longRun(served.url, primary, await benchImage('big.png', file, 0.1))
+  if (args.json) console.log(JSON.stringify({flood: figures, longRun: samples}))
+  else {
+    console.log(`\n2. ${longRunTasks} tasks of the same PNG at concurrency 8 (upload, wait, download); MB after every hundred`)
+    console.table(samples)
   }
 } finally {
   await served.stop()
   await rm(work, {recursive: true, force: true})
+}
+
+/** RSS now and peak so far of the primary and of each worker, after every hundred tasks. */
+async function longRun(url: string, primary: number, image: BenchImage): Promise<Array<Record<string, number>>> {
+  closeIdleConnections()
+  for (const pid of [primary, ...workerPids(primary)]) writeFileSync(`/proc/${pid}/clear_refs`, '5')
+  const samples: Array<Record<string, number>> = []
+  for (let done = 0; done < longRunTasks && Date.now() < DEADLINE; ) {
+    const batch = Math.min(100, longRunTasks - done)
+    await drive(batch, 8, () => viaImgscale(url, image))
+    done += batch
+    const sample: Record<string, number> = {tasks: done, primary: round(memoryMb(primary, 'VmRSS')), 'primary peak': round(memoryMb(primary, 'VmHWM'))}
+    for (const [i, pid] of workerPids(primary).entries()) {
+      sample[`worker ${i + 1}`] = round(memoryMb(pid, 'VmRSS'))
+      sample[`worker ${i + 1} peak`] = round(memoryMb(pid, 'VmHWM'))
+    }
+    samples.push(sample)
+    if (!args.json) console.error(`${done} tasks`)
+  }
+  return samples
 }
 
 /** A PNG of one of the photos, scaled so that its size is close to `bytes`. */

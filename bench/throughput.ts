@@ -11,7 +11,9 @@
  *   npm run bench -- [--photos 100] [--small 200] [--concurrency 8] [--runs 5] [--workers N] [--serve '--no-fsync'] [--json]
  *
  * With --redis it measures distributed mode against embedded mode instead
- * (bench/distributed.ts).
+ * (bench/distributed.ts); with --sweep, throughput over concurrency 1-32
+ * and image sizes 0.1-40 MP, written to docs/sweep.md and docs/sweep.svg
+ * (bench/sweep.ts).
  */
 import {writeFileSync} from 'node:fs'
 import os from 'node:os'
@@ -37,6 +39,7 @@ const {values: args} = parseArgs({
     serve: {type: 'string', default: ''},
     json: {type: 'boolean', default: false},
     redis: {type: 'boolean', default: false},
+    sweep: {type: 'boolean', default: false},
     /** For --redis: tasks per row. */
     tasks: {type: 'string', default: '200'},
   },
@@ -51,6 +54,11 @@ const WORKERS = bounded(args.workers, 1, 64)
 if (args.redis) {
   const {benchDistributed} = await import('./distributed.js')
   await benchDistributed({tasks: Number(args.tasks), concurrency: SATURATING, runs: RUNS})
+  process.exit(0)
+}
+if (args.sweep) {
+  const {benchSweep} = await import('./sweep.js')
+  await benchSweep({workers: WORKERS})
   process.exit(0)
 }
 
