@@ -85,6 +85,8 @@ export const FIXED = {
   sweepIntervalFloorMs: 1_000,
   /** Retry-After (seconds) on 409 not_ready and 503 busy. */
   retryAfterSeconds: 1,
+  /** A result up to this size is read whole and sent in one write; a larger one is streamed from its file. */
+  resultReadWholeBytes: 1024 * 1024,
   /** Longest `GET /status/<id>?wait=` a client may ask for, in seconds. */
   maxStatusWaitSeconds: 30,
   /** A task whose worker died is sent again, on a new connection, this many times in all before it fails. */

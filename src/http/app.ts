@@ -21,8 +21,9 @@ export interface AppDeps {
   config: ServiceConfig
   tasks: TaskBackend
   metrics: Metrics
-  /** Where uploads are spooled while they arrive. */
+  /** Where uploads are spooled while they arrive, and whether each is flushed to the disk there. */
   spoolDir: string
+  spoolFlush: boolean
   disk: DiskState
   /** Server B's state: this process's workers, or every worker host's. */
   workers: () => Promise<PoolHealth>
@@ -44,7 +45,7 @@ export function createApp(deps: AppDeps, log: Logger): Koa {
       await next()
     },
     checkUploadHeaders(config.maxUploadBytes),
-    parseMultipart({uploadDir: deps.spoolDir, maxUploadBytes: config.maxUploadBytes, disk: deps.disk}),
+    parseMultipart({uploadDir: deps.spoolDir, maxUploadBytes: config.maxUploadBytes, disk: deps.disk, flush: deps.spoolFlush}),
     uploadHandler(config, tasks),
   )
   router.get('/status/:id', statusHandler(tasks))

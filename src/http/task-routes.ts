@@ -51,7 +51,7 @@ export function resultHandler(tasks: TaskBackend, resultTtlMs: number, metrics: 
     ctx.set('Cache-Control', `private, max-age=${Math.max(0, Math.floor(expiresInMs / 1000))}, immutable`)
     ctx.set('Content-Disposition', `inline; filename="${task.id}.${EXTENSION[output.format]}"`)
     if (ctx.fresh) {
-      bytes.destroy()
+      if (!Buffer.isBuffer(bytes)) bytes.destroy()
       ctx.status = 304
       return
     }

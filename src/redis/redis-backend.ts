@@ -7,7 +7,7 @@
  * unreachable every call fails with 503 `unavailable`.
  */
 import {readFile, rm} from 'node:fs/promises'
-import {Readable} from 'node:stream'
+
 
 import type {Queue} from 'bullmq'
 import type {Redis} from 'ioredis'
@@ -111,9 +111,8 @@ export class RedisBackend implements TaskBackend {
     }
   }
 
-  async openResult(task: Task): Promise<Readable | undefined> {
-    const bytes = await reach(() => this.records.result(task.id))
-    return bytes ? Readable.from([bytes]) : undefined
+  async openResult(task: Task): Promise<Buffer | undefined> {
+    return (await reach(() => this.records.result(task.id))) ?? undefined
   }
 
   async counts(): Promise<{queued: number; inflight: number}> {

@@ -22,7 +22,7 @@ export interface TaskBackend {
   /** The task once it has ended, or as it is after `ms`; undefined when it is gone. */
   waitForEnd(id: string, ms: number): Promise<Task | undefined>
   /** The bytes of a done task's result, or undefined when they are gone (expired a moment ago). */
-  openResult(task: Task): Promise<Readable | undefined>
+  openResult(task: Task): Promise<Buffer | Readable | undefined>
   /** Tasks waiting for a worker, and tasks a worker holds. */
   counts(): Promise<{queued: number; inflight: number}>
 }

@@ -12,7 +12,7 @@
  * With fsync on, file and directory entry are flushed before anyone is told
  * the file exists.
  */
-import {mkdir, open, opendir, readdir, readFile, rm} from 'node:fs/promises'
+import {mkdir, open, opendir, readdir, readFile, rm, unlink} from 'node:fs/promises'
 import path from 'node:path'
 
 import type {Logger} from 'pino'
@@ -20,7 +20,7 @@ import type {Logger} from 'pino'
 import {StartupError} from '../errors.js'
 import type {ImageFormat} from '../image/formats.js'
 import {resultFile, uploadFile} from '../protocol/task-files.js'
-import {DirSyncer, moveDurably, PARTIAL_SUFFIX, type DurableOptions} from '../storage/durable-files.js'
+import {DirSyncer, PARTIAL_SUFFIX, renameDurably, type DurableOptions} from '../storage/durable-files.js'
 import {TaskDb, type StoredTask} from './task-db.js'
 
 export class DataDir {
@@ -79,9 +79,13 @@ export class DataDir {
     return resultFile(this.resultsDir, id, format)
   }
 
-  /** Moves a spooled upload in as the input of task `id` (same file system: a rename, no copy), durably. */
+  /**
+   * Moves a spooled upload in as the input of task `id` (same file system: a
+   * rename, no copy), durably: its data was flushed as it was spooled
+   * (http/spool-writer.ts), its new name is flushed here.
+   */
   async adoptUpload(spooled: string, id: string): Promise<void> {
-    await moveDurably(spooled, this.uploadPath(id), this.durable)
+    await renameDurably(spooled, this.uploadPath(id), this.durable)
   }
 
   /**
@@ -106,7 +110,10 @@ export class DataDir {
   /** Best effort: a file that cannot be deleted is logged, never allowed to take the server down. */
   remove(...files: string[]): void {
     for (const file of files) {
-      rm(file, {force: true}).catch((error: unknown) => this.log.warn({err: error, file}, 'could not delete a task file'))
+      // unlink, not rm: one system call instead of a stat and an unlink per file.
+      unlink(file).catch((error: NodeJS.ErrnoException) => {
+        if (error.code !== 'ENOENT') this.log.warn({err: error, file}, 'could not delete a task file')
+      })
     }
   }
 

@@ -4,14 +4,14 @@
  * Workers read uploads and save results in the same directory themselves,
  * so image bytes never pass through server A's memory.
  */
-import {open} from 'node:fs/promises'
+import {open, readFile} from 'node:fs/promises'
 import type {Readable} from 'node:stream'
 
 import type {Logger} from 'pino'
 
 import type {BackendClient} from '../backend/client.js'
 import type {WorkerPool} from '../backend/pool.js'
-import type {ServiceConfig} from '../config.js'
+import {FIXED, type ServiceConfig} from '../config.js'
 import type {Metrics} from '../metrics.js'
 import {DiskState} from '../storage/disk-state.js'
 import {withinMs} from '../within.js'
@@ -91,8 +91,11 @@ export class EmbeddedBackend implements TaskBackend {
     return task
   }
 
-  async openResult(task: Task): Promise<Readable | undefined> {
-    const file = await open(this.store.resultPath(task)).catch(() => undefined)
+  async openResult(task: Task): Promise<Buffer | Readable | undefined> {
+    const path = this.store.resultPath(task)
+    // Most results are small: one read and one write to the socket, no stream.
+    if (task.output!.bytes <= FIXED.resultReadWholeBytes) return readFile(path).catch(() => undefined)
+    const file = await open(path).catch(() => undefined)
     return file?.createReadStream()
   }
 

@@ -46,6 +46,9 @@ export class TaskDb {
   ) {
     this.walSyncs = new DirSyncer(syncWal)
     this.db = new Database(file)
+    // One serve per data directory (its lock file), so the database is held
+    // exclusively: no file locks taken and released around every transaction.
+    this.db.pragma('locking_mode = EXCLUSIVE')
     this.db.pragma('journal_mode = WAL')
     this.db.pragma('synchronous = NORMAL')
     this.db.exec(`

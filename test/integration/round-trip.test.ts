@@ -180,6 +180,14 @@ describe('round trips through serve (real workers, real sharp)', function () {
     })
   })
 
+  it('sends small and large results whole: one read for a small one, a stream from the file for one over 1 MiB', async () => {
+    const small = await roundTrip(readPhoto(PHOTO.jpeg.file), '0.5')
+    expect(small.result.length).to.equal(small.status.output!.bytes).and.to.be.below(1024 * 1024)
+    const large = await roundTrip(readPhoto(PHOTO.jpegLarge.file), '1', 'png')
+    expect(large.result.length).to.equal(large.status.output!.bytes).and.to.be.above(1024 * 1024)
+    expect(large.response.headers.get('content-length')).to.equal(String(large.status.output!.bytes))
+  })
+
   it('reports healthz with the worker count', async () => {
     const response = await fetch(`${served().url}/healthz`)
     expect(response.status).to.equal(200)

@@ -67,10 +67,11 @@ export function taskBackendConformance(name: string, open: (options: HarnessOpti
       await harness?.close()
     })
 
-    const read = async (stream: Readable | undefined): Promise<Buffer> => {
-      expect(stream, 'a result stream').to.not.equal(undefined)
+    const read = async (result: Buffer | Readable | undefined): Promise<Buffer> => {
+      expect(result, 'a result').to.not.equal(undefined)
+      if (Buffer.isBuffer(result)) return result
       const chunks: Buffer[] = []
-      for await (const chunk of stream!) chunks.push(chunk as Buffer)
+      for await (const chunk of result!) chunks.push(chunk as Buffer)
       return Buffer.concat(chunks)
     }
 
