@@ -21,9 +21,8 @@ export interface AppDeps {
   config: ServiceConfig
   tasks: TaskBackend
   metrics: Metrics
-  /** Where uploads are spooled while they arrive, and whether each is flushed to the disk there. */
+  /** Where uploads are spooled while they arrive. */
   spoolDir: string
-  spoolFlush: boolean
   disk: DiskState
   /** Server B's state: this process's workers, or every worker host's. */
   workers: () => Promise<PoolHealth>
@@ -45,7 +44,7 @@ export function createApp(deps: AppDeps, log: Logger): Koa {
       await next()
     },
     checkUploadHeaders(config.maxUploadBytes),
-    parseMultipart({uploadDir: deps.spoolDir, maxUploadBytes: config.maxUploadBytes, disk: deps.disk, flush: deps.spoolFlush}),
+    parseMultipart({uploadDir: deps.spoolDir, maxUploadBytes: config.maxUploadBytes, disk: deps.disk}),
     uploadHandler(config, tasks),
   )
   router.get('/status/:id', statusHandler(tasks))

@@ -1,9 +1,10 @@
 /**
  * Reading the upload: cheap refusals before a byte of the body is read, then
  * koa-body/formidable streaming the file part to the spool directory with
- * every limit set (formidable's defaults allow 200 MiB and unlimited files),
- * through our own writer (spool-writer.ts).
+ * every limit set (formidable's defaults allow 200 MiB and unlimited files).
  */
+import {rm, stat} from 'node:fs/promises'
+
 import type {Context, Next} from 'koa'
 import {koaBody} from 'koa-body'
 
@@ -11,15 +12,11 @@ import {FIXED} from '../config.js'
 import {ImgscaleError} from '../errors.js'
 import type {DiskState} from '../storage/disk-state.js'
 import {isDiskFull} from '../storage/durable-files.js'
-import {SpoolWriter} from './spool-writer.js'
-import type {UploadedFile} from './upload-form.js'
 
 export interface MultipartOptions {
   uploadDir: string
   maxUploadBytes: number
   disk: DiskState
-  /** Flush each spooled file to the disk before it counts as received (it becomes a durable task input). */
-  flush: boolean
 }
 
 /** formidable's error numbers (formidable/src/FormidableError.js) that are the client's fault. */
@@ -46,53 +43,55 @@ export function checkUploadHeaders(maxUploadBytes: number) {
   }
 }
 
-/**
- * Parses the multipart body into `ctx.request.body` (fields) and
- * `ctx.request.files`, each file with its first bytes (`head`). A file part
- * counts as received once it is whole on disk (and flushed, if asked);
- * whatever goes wrong, no spooled file outlives the request unless the
- * upload handler adopts it.
- */
-export function parseMultipart({uploadDir, maxUploadBytes, disk, flush}: MultipartOptions) {
-  const formidable = {
-    uploadDir,
-    maxFiles: 1,
-    maxFileSize: maxUploadBytes,
-    maxTotalFileSize: maxUploadBytes,
-    maxFields: FIXED.maxFields,
-    maxFieldsSize: FIXED.maxFieldsBytes,
-    // An empty image part is reported as missing_image, not as a parser error.
-    allowEmptyFiles: true,
-    minFileSize: 0,
-  }
+/** Parses the multipart body into `ctx.request.body` (fields) and `ctx.request.files`. */
+export function parseMultipart({uploadDir, maxUploadBytes, disk}: MultipartOptions) {
+  const parse = koaBody({
+    multipart: true,
+    json: false,
+    urlencoded: false,
+    text: false,
+    formidable: {
+      uploadDir,
+      maxFiles: 1,
+      maxFileSize: maxUploadBytes,
+      maxTotalFileSize: maxUploadBytes,
+      maxFields: FIXED.maxFields,
+      maxFieldsSize: FIXED.maxFieldsBytes,
+      // An empty image part is reported as missing_image, not as a parser error.
+      allowEmptyFiles: true,
+      minFileSize: 0,
+    },
+  })
   return async function multipart(ctx: Context, next: Next): Promise<void> {
-    const writers: SpoolWriter[] = []
-    const parse = koaBody({
-      multipart: true,
-      json: false,
-      urlencoded: false,
-      text: false,
-      formidable: {
-        ...formidable,
-        fileWriteStreamHandler: (file) => {
-          const writer = new SpoolWriter((file as unknown as UploadedFile).filepath, flush)
-          writers.push(writer)
-          return writer
-        },
-      },
-    })
     try {
       await parse(ctx, async () => {})
-      await Promise.all(writers.map((writer) => writer.done))
     } catch (error) {
-      await Promise.allSettled(writers.map((writer) => writer.remove()))
+      // formidable deletes the part of the file it had written.
       if (isDiskFull(error)) throw disk.uploadRefused(error)
       throw fromFormidable(error, maxUploadBytes)
     }
-    for (const file of Object.values(ctx.request.files ?? {}).flat() as UploadedFile[]) {
-      file.head = writers.find((writer) => writer.path === file.filepath)?.head
-    }
+    await checkSpooled(ctx, disk)
     await next()
+  }
+}
+
+/**
+ * formidable can report an upload complete when the disk filled up during
+ * its last write (it ignores the error its write stream gives on end), so
+ * the bytes on disk are counted: a file shorter than what arrived was not
+ * stored, and must not go on to be probed as a truncated image.
+ */
+export async function checkSpooled(ctx: Pick<Context, 'request'>, disk: DiskState): Promise<void> {
+  const files = Object.values(ctx.request.files ?? {}).flat()
+  for (const file of files) {
+    const stored = await stat(file.filepath).then(
+      (stats) => stats.size,
+      () => -1,
+    )
+    if (stored !== file.size) {
+      await Promise.allSettled(files.map((spooled) => rm(spooled.filepath, {force: true})))
+      throw disk.uploadRefused(new Error(`The spooled upload has ${stored} of its ${file.size} bytes.`))
+    }
   }
 }
 

@@ -10,8 +10,6 @@ import {FORMATS, parseFormat, type ImageFormat} from '../image/formats.js'
 export interface UploadedFile {
   filepath: string
   size: number
-  /** Its first bytes, kept as it was written (http/spool-writer.ts). */
-  head?: Buffer | undefined
 }
 
 export type FormFields = Record<string, string | string[] | undefined>

@@ -23,7 +23,7 @@ export function uploadHandler(config: ServiceConfig, tasks: TaskBackend) {
     try {
       const wait = requestedWait(ctx)
       const form = parseUploadForm((ctx.request.body ?? {}) as FormFields, files, config.maxScale)
-      const input = await probeImage(form.image.filepath, form.image.size, form.image.head)
+      const input = await probeImage(form.image.filepath, form.image.size)
       const plan = planResize(input, form.scale, form.format, config)
       const task = await tasks.submit({scaleFactor: form.scale, input, plan, spooledPath: form.image.filepath})
       keep = form.image

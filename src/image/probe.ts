@@ -25,13 +25,12 @@ const ACCEPTED = 'JPEG, PNG, WebP, AVIF, GIF or TIFF'
  * client's Content-Type) and its dimensions from its header. Throws
  * `unsupported_media_type` or `corrupt_image`.
  *
- * `head`: the file's first bytes, when the caller has them already (else
- * they are read here). Still JPEG, PNG and WebP (nearly
+ * The file's first bytes are read once. Still JPEG, PNG and WebP (nearly
  * every upload) are measured from them (header.ts); the rest (animations,
  * AVIF, TIFF, anything unusual) by libvips, loaded only when first needed.
  */
-export async function probeImage(path: string, bytes: number, head?: Buffer): Promise<ImageInfo> {
-  head ??= await readHead(path)
+export async function probeImage(path: string, bytes: number): Promise<ImageInfo> {
+  const head = await readHead(path)
   const sniffed = await fileTypeFromBuffer(head)
   const format = sniffed ? formatOfMime(sniffed.mime) : tiffBySignature(head)
   if (!format) {

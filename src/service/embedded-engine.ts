@@ -28,7 +28,6 @@ export async function startEmbeddedEngine(config: ServiceConfig, metrics: Metric
   return {
     tasks,
     spoolDir: spool,
-    spoolFlush: config.fsync,
     disk: tasks.disk,
     workers: async () => pool.health(),
     summary: `${config.workers} workers, backend ${hostForUrl(backend.host)}:${backend.port}`,

@@ -11,8 +11,6 @@ export interface Engine {
   tasks: TaskBackend
   /** Where uploads are spooled while they arrive, and whether that disk has room. */
   spoolDir: string
-  /** True when a spooled upload becomes a task's input on this disk and must survive a power cut (embedded, fsync on). */
-  spoolFlush: boolean
   disk: DiskState
   workers(): Promise<PoolHealth>
   /** For the ready line: `2 workers, backend 127.0.0.1:41873`. */

@@ -35,7 +35,7 @@ export async function startService(config: ServiceConfig, log: Logger): Promise<
 
   let server: Server
   try {
-    const app = createApp({config, tasks: engine.tasks, metrics, spoolDir: engine.spoolDir, spoolFlush: engine.spoolFlush, disk: engine.disk, workers: () => engine.workers(), draining: () => draining}, log)
+    const app = createApp({config, tasks: engine.tasks, metrics, spoolDir: engine.spoolDir, disk: engine.disk, workers: () => engine.workers(), draining: () => draining}, log)
     server = await listen(app.callback(), config)
   } catch (error) {
     await engine.close()

@@ -42,8 +42,6 @@ export async function startSharedEngine(config: ServiceConfig, metrics: Metrics,
   return {
     tasks,
     spoolDir,
-    // The upload is read back into Redis at once; the spool file is never an input.
-    spoolFlush: false,
     disk: new DiskState(spoolDir, config.maxUploadBytes),
     workers: () => reach(() => tasks.hosts.total()),
     summary: `${config.workers} workers${backend}, redis ${target.display}`,

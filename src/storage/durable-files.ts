@@ -8,11 +8,14 @@
 import {open, rename, rm} from 'node:fs/promises'
 import path from 'node:path'
 
-/** Flushes a directory's entries to the disk. */
-async function syncDirectory(dir: string): Promise<void> {
-  const handle = await open(dir, 'r')
+/**
+ * Flushes to the disk a file's data (`datasync`: enough for a file whose
+ * name is made durable separately) or a directory's entries (`sync`).
+ */
+async function flush(target: string, what: 'data' | 'entries'): Promise<void> {
+  const handle = await open(target, 'r')
   try {
-    await handle.sync()
+    await (what === 'data' ? handle.datasync() : handle.sync())
   } finally {
     await handle.close()
   }
@@ -26,7 +29,7 @@ async function syncDirectory(dir: string): Promise<void> {
 export class DirSyncer {
   private readonly dirs = new Map<string, {running?: Promise<void>; next?: Promise<void>}>()
 
-  constructor(private readonly fsync: (dir: string) => Promise<void> = syncDirectory) {}
+  constructor(private readonly fsync: (dir: string) => Promise<void> = (dir) => flush(dir, 'entries')) {}
 
   sync(dir: string): Promise<void> {
     const state = this.dirs.get(dir) ?? {}
@@ -77,8 +80,9 @@ export async function writeFileAtomically(file: string, data: Uint8Array, option
   if (options.fsync) await options.dirs.sync(path.dirname(file))
 }
 
-/** Moves a file whose data is already flushed into place under its final name, and flushes the name when asked. */
-export async function renameDurably(from: string, to: string, options: DurableOptions): Promise<void> {
+/** Moves a finished file into place under its final name, durably when asked. */
+export async function moveDurably(from: string, to: string, options: DurableOptions): Promise<void> {
+  if (options.fsync) await flush(from, 'data')
   await rename(from, to)
   if (options.fsync) await options.dirs.sync(path.dirname(to))
 }

@@ -20,7 +20,7 @@ import type {Logger} from 'pino'
 import {StartupError} from '../errors.js'
 import type {ImageFormat} from '../image/formats.js'
 import {resultFile, uploadFile} from '../protocol/task-files.js'
-import {DirSyncer, PARTIAL_SUFFIX, renameDurably, type DurableOptions} from '../storage/durable-files.js'
+import {DirSyncer, moveDurably, PARTIAL_SUFFIX, type DurableOptions} from '../storage/durable-files.js'
 import {TaskDb, type StoredTask} from './task-db.js'
 
 export class DataDir {
@@ -79,13 +79,9 @@ export class DataDir {
     return resultFile(this.resultsDir, id, format)
   }
 
-  /**
-   * Moves a spooled upload in as the input of task `id` (same file system: a
-   * rename, no copy), durably: its data was flushed as it was spooled
-   * (http/spool-writer.ts), its new name is flushed here.
-   */
+  /** Moves a spooled upload in as the input of task `id` (same file system: a rename, no copy), durably. */
   async adoptUpload(spooled: string, id: string): Promise<void> {
-    await renameDurably(spooled, this.uploadPath(id), this.durable)
+    await moveDurably(spooled, this.uploadPath(id), this.durable)
   }
 
   /**

@@ -205,6 +205,13 @@ describe('GET /status/<id>?wait=<seconds>: long polling', function () {
     expect(((await response.json()) as StatusDoc).status).to.equal('done')
   })
 
+  it('Prefer: wait=30 (RFC 7240) long-polls too, and says Preference-Applied', async () => {
+    const id = await submit(served().url, SLOW)
+    const response = await fetch(`${served().url}/status/${id}`, {headers: {Prefer: 'wait=30'}})
+    expect(response.headers.get('preference-applied')).to.equal('wait=30')
+    expect(((await response.json()) as StatusDoc).status).to.equal('done')
+  })
+
   it('answers with the status as it is when the wait runs out first', async () => {
     const id = await submit(served().url, SLOW)
     const status = (await (await fetch(`${served().url}/status/${id}?wait=0.2`)).json()) as StatusDoc
