@@ -16,7 +16,7 @@ import {startServe, startWorker, type Served, type Spawned} from '../test/helper
 import {workerPids} from '../test/helpers/processes.js'
 import {closeIdleConnections, request} from './lib/http-client.js'
 import {cpuMs} from './lib/proc.js'
-import {drive, median} from './lib/stats.js'
+import {drive, median, sum} from './lib/stats.js'
 import {viaImgscale} from './lib/user.js'
 import {loadWorkloads, type Workload} from './lib/workloads.js'
 
@@ -165,10 +165,6 @@ async function resultBytesOf(client: ReturnType<RedisServer['client']>): Promise
   let total = 0
   for (const key of await client.keys('imgscale:result:*')) total += await client.strlen(key)
   return total
-}
-
-function sum(values: number[]): number {
-  return values.reduce((a, b) => a + b, 0)
 }
 
 function table(head: string[], rows: string[][]): string {

@@ -12,7 +12,7 @@
  *
  *   npm run bench:memory -- [--uploads 200] [--tasks 1000] [--mb 10] [--json]
  */
-import {openAsBlob, writeFileSync} from 'node:fs'
+import {openAsBlob} from 'node:fs'
 import {mkdtemp, rm, writeFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
@@ -24,7 +24,7 @@ import {PHOTO} from '../test/helpers/images.js'
 import {startServe} from '../test/helpers/serve.js'
 import {workerPids} from '../test/helpers/processes.js'
 import {closeIdleConnections} from './lib/http-client.js'
-import {memoryMb, peaks, sampleRss} from './lib/proc.js'
+import {memoryMb, peaks, resetPeaks, sampleRss} from './lib/proc.js'
 import {drive} from './lib/stats.js'
 import {viaImgscale} from './lib/user.js'
 import {benchImage, type BenchImage} from './lib/workloads.js'
@@ -104,7 +104,7 @@ try {
 /** RSS now and peak so far of the primary and of each worker, after every hundred tasks. */
 async function longRun(url: string, primary: number, image: BenchImage): Promise<Array<Record<string, number>>> {
   closeIdleConnections()
-  for (const pid of [primary, ...workerPids(primary)]) writeFileSync(`/proc/${pid}/clear_refs`, '5')
+  resetPeaks(primary)
   const samples: Array<Record<string, number>> = []
   for (let done = 0; done < longRunTasks && Date.now() < DEADLINE; ) {
     const batch = Math.min(100, longRunTasks - done)

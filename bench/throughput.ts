@@ -15,7 +15,6 @@
  * and image sizes 0.1-40 MP, written to docs/sweep.md and docs/sweep.svg
  * (bench/sweep.ts).
  */
-import {writeFileSync} from 'node:fs'
 import os from 'node:os'
 import {parseArgs} from 'node:util'
 
@@ -23,8 +22,8 @@ import {workerPids} from '../test/helpers/processes.js'
 import {startServe} from '../test/helpers/serve.js'
 import {closeIdleConnections} from './lib/http-client.js'
 import {Limit} from './lib/limit.js'
-import {cpuMs, peaks} from './lib/proc.js'
-import {drive, median, percentile} from './lib/stats.js'
+import {cpuMs, peaks, resetPeaks} from './lib/proc.js'
+import {drive, median, percentile, sum} from './lib/stats.js'
 import {viaImgscale} from './lib/user.js'
 import {loadWorkloads, SCALE, type Workload} from './lib/workloads.js'
 
@@ -144,7 +143,7 @@ if (args.json) {
 
 async function measure(workload: Workload, concurrency: number): Promise<Sample> {
   const tasks = TASKS[workload.name]
-  resetPeaks()
+  resetPeaks(primary)
   const workers = workerPids(primary)
   closeIdleConnections()
   const cpuBefore = {primary: cpuMs(primary), workers: sum(workers.map(cpuMs)), client: clientCpuMs()}
@@ -203,25 +202,11 @@ function targets(rows: Sample[]): string {
   return ['targets:', ...checks.map(([what, figure, met]) => `  ${met ? 'met    ' : 'NOT met'}  ${what}: ${figure.toFixed(2)}`)].join('\n')
 }
 
-function sum(values: number[]): number {
-  return values.reduce((a, b) => a + b, 0)
-}
-
 function clientCpuMs(): number {
   const {user, system} = process.cpuUsage()
   return (user + system) / 1000
 }
 
-/** Resets the kernel's peak-RSS counters of serve's processes, so each row reports its own peak. */
-function resetPeaks(): void {
-  for (const pid of [primary, ...workerPids(primary)]) {
-    try {
-      writeFileSync(`/proc/${pid}/clear_refs`, '5')
-    } catch {
-      // Not Linux, or not allowed: the peaks then cover the whole run so far.
-    }
-  }
-}
 
 function table(samples: Sample[]): string {
   const head = COLUMNS.map(([title]) => title)

@@ -1,5 +1,5 @@
 /** Memory figures of a process from /proc (Linux), in MB. */
-import {readFileSync} from 'node:fs'
+import {readFileSync, writeFileSync} from 'node:fs'
 
 import {workerPids} from '../../test/helpers/processes.js'
 
@@ -42,5 +42,16 @@ export function cpuMs(pid: number): number {
     return (Number(fields[11]) + Number(fields[12])) * 10
   } catch {
     return 0
+  }
+}
+
+/** Resets the kernel's peak-RSS counters (`VmHWM`) of a serve's primary and its workers, so what follows reports its own peak. */
+export function resetPeaks(primary: number): void {
+  for (const pid of [primary, ...workerPids(primary)]) {
+    try {
+      writeFileSync(`/proc/${pid}/clear_refs`, '5')
+    } catch {
+      // Not Linux, or not allowed: the peaks then cover the whole run so far.
+    }
   }
 }

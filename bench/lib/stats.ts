@@ -29,3 +29,7 @@ export async function drive(count: number, concurrency: number, task: (i: number
   )
   return {latencies, seconds: (performance.now() - started) / 1000}
 }
+
+export function sum(values: readonly number[]): number {
+  return values.reduce((a, b) => a + b, 0)
+}

@@ -6,6 +6,7 @@ import {expect} from 'chai'
 import {isDiskFull} from '../../src/storage/durable-files.js'
 import {TaskDb} from '../../src/tasks/task-db.js'
 import {removeDir, tempDir} from '../helpers/in-process.js'
+import {until} from '../helpers/processes.js'
 import {fill, mountTmpfs, unfill, unmountTmpfs} from '../helpers/tmpfs.js'
 
 const row = (i: number, finishedAt: number | null = null) => ({id: `T${String(i).padStart(5, '0')}`, finishedAt, record: JSON.stringify({i})})
@@ -13,11 +14,6 @@ const row = (i: number, finishedAt: number | null = null) => ({id: `T${String(i)
 /** Bytes of the write-ahead log: each commit appends at least one page. (The database is open exclusively, so no second connection can look.) */
 function walBytes(file: string): number {
   return statSync(`${file}-wal`).size
-}
-
-async function until(check: () => boolean): Promise<void> {
-  for (let i = 0; i < 200 && !check(); i++) await new Promise((resolve) => setTimeout(resolve, 5))
-  expect(check()).to.equal(true)
 }
 
 describe('TaskDb: task records in SQLite', () => {
@@ -53,7 +49,7 @@ describe('TaskDb: task records in SQLite', () => {
     try {
       let firstDone = false
       const first = watched.put(row(1)).then(() => (firstDone = true))
-      await until(() => flushes.length === 1)
+      await until('the first flush', () => flushes.length === 1)
       // Committed (the flush sees its frames) but not answered until the flush ends.
       expect(flushes[0]!.committed).to.equal(1)
       await new Promise((resolve) => setTimeout(resolve, 20))
@@ -63,7 +59,7 @@ describe('TaskDb: task records in SQLite', () => {
       expect(flushes.length, 'one flush at a time').to.equal(1)
       flushes[0]!.release()
       await first
-      await until(() => flushes.length === 2)
+      await until('the second flush', () => flushes.length === 2)
       expect(flushes[1]!.committed, 'the second flush covers the later commits').to.equal(11)
       flushes[1]!.release()
       await later
