@@ -18,6 +18,8 @@ import {parseArgs} from 'node:util'
 
 import {ulid} from 'ulid'
 
+import {scaleOptions} from '../src/image/options.js'
+import {PLAIN_RESIZE} from '../src/image/plan.js'
 import {resultFile} from '../src/protocol/task-files.js'
 import {TaskDb} from '../src/tasks/task-db.js'
 import {toRecord, type Task} from '../src/tasks/task.js'
@@ -36,12 +38,13 @@ function finishedTask(agoMs: number): Task {
   return {
     id: ulid(end.getTime() - 50),
     status: 'done',
-    scaleFactor: 0.5,
+    options: scaleOptions(0.5),
+  callback: null,
     createdAt: new Date(end.getTime() - 50),
     startedAt: new Date(end.getTime() - 40),
     finishedAt: end,
     input: {format: 'jpeg', width: 600, height: 450, frames: 1, bytes: 139_435},
-    plan: {format: 'jpeg', width: 300, height: 225, frames: 1},
+    plan: {format: 'jpeg', width: 300, height: 225, frames: 1, ...PLAIN_RESIZE},
     output: {format: 'jpeg', width: 300, height: 225, bytes: 4},
     error: null,
   }

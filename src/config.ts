@@ -63,12 +63,20 @@ export const DEFAULTS = {
    * both 30 s by default there too.
    */
   stallIntervalMs: 30_000,
+  /** Keys that `Authorization: Bearer` must carry (contract section 7); none: the service is open. */
+  apiKeys: [] as readonly string[],
+  /** HMAC key of the webhook signature; empty: callbacks go unsigned. */
+  webhookSecret: '',
+  /** First delay before a failed callback is tried again; it doubles at every try (contract: 30 s). */
+  webhookBackoffMs: 30_000,
+  /** Address ranges callbacks may reach although they are not public (loopback, private, ...). */
+  webhookAllow: [] as readonly string[],
 } as const
 
 /** Limits that have no flag because no user has a reason to move them. */
 export const FIXED = {
-  /** Form fields besides the image: scale_factor, format and a little slack. */
-  maxFields: 10,
+  /** Form fields besides the image: scale_factor or width/height, the other options, callback_url, and slack. */
+  maxFields: 20,
   maxFieldsBytes: 64 * 1024,
   /** A Content-Length this far over the upload limit is refused before reading. */
   multipartOverheadBytes: 64 * 1024,
@@ -123,11 +131,27 @@ export const FIXED = {
   /** Worker hosts say how many workers they have this often; a host silent for the TTL no longer counts. */
   hostHeartbeatMs: 1_000,
   hostHeartbeatTtlMs: 5_000,
+  /** Contract: a callback is tried at least 6 times over at least 10 minutes (30 s doubling: 15.5 minutes). */
+  webhookAttempts: 6,
+  /** One try of a callback: connection, answer and all (contract: 10 s). */
+  webhookTimeoutMs: 10_000,
+  /** Callbacks being delivered at once by one process; a slow receiver holds one slot, never a task. */
+  webhookConcurrency: 16,
+  /** Bytes of a receiver's answer read at most (kept for last_error); the rest is never read. */
+  webhookMaxAnswerBytes: 4096,
+  /** How often due callbacks are looked for, at most (sooner when a task ends). */
+  webhookPollMs: 1_000,
 } as const
 
 /** What server A and the dispatcher need to know: one value for every key of DEFAULTS. */
 export type ServiceConfig = {
-  -readonly [K in keyof typeof DEFAULTS]: (typeof DEFAULTS)[K] extends number ? number : (typeof DEFAULTS)[K] extends boolean ? boolean : string
+  -readonly [K in keyof typeof DEFAULTS]: (typeof DEFAULTS)[K] extends number
+    ? number
+    : (typeof DEFAULTS)[K] extends boolean
+      ? boolean
+      : (typeof DEFAULTS)[K] extends readonly string[]
+        ? readonly string[]
+        : string
 }
 
 /** What each server B worker is told through its environment at fork time. */

@@ -11,10 +11,14 @@ const STATUS = {
   invalid_scale_factor: 400,
   invalid_format: 400,
   invalid_task_id: 400,
+  invalid_option: 400,
+  invalid_callback_url: 400,
+  unauthorized: 401,
   not_found: 404,
   method_not_allowed: 405,
   request_timeout: 408,
   not_ready: 409,
+  cancelled: 410,
   payload_too_large: 413,
   unsupported_media_type: 415,
   image_too_large: 422,
@@ -32,6 +36,9 @@ const STATUS = {
 
 export type ErrorCode = keyof typeof STATUS
 
+/** Every code an error response can carry. */
+export const ERROR_CODES = Object.keys(STATUS) as ErrorCode[]
+
 /** The codes a task can end `failed` with. */
 export type TaskErrorCode = Extract<
   ErrorCode,
@@ -48,15 +55,18 @@ export class ImgscaleError extends Error {
   readonly status: number
   /** Seconds the client should wait before trying again, sent as Retry-After. */
   readonly retryAfter?: number
+  /** Response headers the answer needs (401's WWW-Authenticate). */
+  readonly headers?: Record<string, string>
 
   constructor(
     readonly code: ErrorCode,
     message: string,
-    options: {retryAfter?: number; status?: number; cause?: unknown} = {},
+    options: {retryAfter?: number; status?: number; headers?: Record<string, string>; cause?: unknown} = {},
   ) {
     super(message, {cause: options.cause})
     this.status = options.status ?? STATUS[code]
     this.retryAfter = options.retryAfter
+    this.headers = options.headers
   }
 
   toJSON(): ErrorBody {

@@ -52,6 +52,13 @@ export class Metrics {
     registers: [this.registry],
   })
 
+  private readonly callbacks = new Counter({
+    name: 'imgscale_callback_attempts_total',
+    help: 'Tries to deliver a completion callback, by outcome (delivered, retry: failed and tried again later, failed: given up).',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  })
+
   private readonly restarts = new Counter({
     name: 'imgscale_worker_restarts_total',
     help: 'Server B workers that died (or were killed when stuck) and were replaced.',
@@ -107,7 +114,7 @@ export class Metrics {
     collectDefaultMetrics({register: this.registry})
   }
 
-  taskEnded(status: 'done' | 'failed', code: ErrorCode | undefined, seconds: number): void {
+  taskEnded(status: 'done' | 'failed' | 'cancelled', code: ErrorCode | undefined, seconds: number): void {
     this.tasksEnded.inc({status, code: code ?? ''})
     this.taskSeconds.observe({status}, seconds)
   }
@@ -122,6 +129,10 @@ export class Metrics {
 
   redisReconnected(): void {
     this.reconnects.inc()
+  }
+
+  callbackTried(outcome: 'delivered' | 'retry' | 'failed'): void {
+    this.callbacks.inc({outcome})
   }
 
   workerRestarted(): void {

@@ -12,6 +12,7 @@ import path from 'node:path'
 import sharp from 'sharp'
 
 import {DEFAULTS} from '../../src/config.js'
+import {scaleOptions} from '../../src/image/options.js'
 import {planResize, type ResizePlan} from '../../src/image/plan.js'
 import {probeImage} from '../../src/image/probe.js'
 import {PHOTOS} from '../../test/helpers/images.js'
@@ -67,6 +68,6 @@ export async function loadWorkloads(): Promise<Workload[]> {
 /** An image file as the benchmark uses it: its bytes, its plan at SCALE, its upload. */
 export async function benchImage(name: string, file: string, scale = SCALE): Promise<BenchImage> {
   const data = await readFile(file)
-  const plan = planResize(await probeImage(file, data.length), scale, undefined, DEFAULTS)
+  const plan = planResize(await probeImage(file, data.length), scaleOptions(scale), DEFAULTS)
   return {name, file, data, plan, upload: multipartUpload(data, name, scale)}
 }

@@ -1,4 +1,4 @@
-import sharp, {type Sharp} from 'sharp'
+import sharp, {type ResizeOptions, type Sharp} from 'sharp'
 
 import {ImgscaleError} from '../errors.js'
 import type {ImageFormat} from '../image/formats.js'
@@ -21,20 +21,34 @@ export interface PipelineOutput {
  * Encoder settings. sharp's defaults except where they cost seconds per photo
  * on a 2-core machine (field notes B5): AVIF effort 4 took 4.6 s and GIF
  * effort 7 over 2 s on one 3 MP image. The benchmark's limit encodes with
- * these too, so both sides make the same bytes.
+ * these too, so both sides make the same bytes. `quality` is the user's
+ * (plan.ts lets it through only for the formats that take one).
  */
-export const ENCODE: Record<ImageFormat, (image: Sharp) => Sharp> = {
-  jpeg: (image) => image.jpeg({quality: 80}),
+export const ENCODE: Record<ImageFormat, (image: Sharp, quality?: number) => Sharp> = {
+  jpeg: (image, quality = 80) => image.jpeg({quality}),
   png: (image) => image.png(),
-  webp: (image) => image.webp({quality: 80}),
-  avif: (image) => image.avif({quality: 50, effort: 2}),
+  webp: (image, quality = 80) => image.webp({quality}),
+  avif: (image, quality = 50) => image.avif({quality, effort: 2}),
   gif: (image) => image.gif({effort: 3}),
-  tiff: (image) => image.tiff(),
+  tiff: (image, quality = 80) => image.tiff({quality}),
 }
 
-/** Decode (from bytes, or from a file libvips reads itself), auto-orient, resize to exactly the plan's size, encode. */
+/**
+ * How the plan's exact size is reached. `contain` pads with transparency,
+ * or white where the output has no alpha channel.
+ */
+function resizeOptions(plan: ResizePlan): ResizeOptions {
+  if (plan.fit !== 'contain') return {fit: plan.fit, position: plan.position}
+  const opaque = plan.format === 'jpeg'
+  return {fit: 'contain', position: plan.position, background: {r: 255, g: 255, b: 255, alpha: opaque ? 1 : 0}}
+}
+
+/**
+ * Decode (from bytes, or from a file libvips reads itself), auto-orient,
+ * resize to exactly the plan's size, keep or strip the metadata, encode.
+ */
 export async function resizeImage(input: Buffer | string, plan: ResizePlan, limits: PipelineLimits): Promise<PipelineOutput> {
-  const pipeline = sharp(input, {
+  let pipeline = sharp(input, {
     // Strictest decoding: a truncated or damaged upload fails instead of
     // coming out half grey (field notes D7).
     failOn: 'warning',
@@ -42,11 +56,13 @@ export async function resizeImage(input: Buffer | string, plan: ResizePlan, limi
     autoOrient: true,
     animated: plan.frames > 1,
   })
-    .resize(plan.width, plan.height, {fit: 'fill'})
+    .resize(plan.width, plan.height, resizeOptions(plan))
     .timeout({seconds: Math.max(1, Math.ceil(limits.timeoutMs / 1000))})
+  // sharp strips metadata and converts to sRGB unless told to keep it.
+  if (plan.keepMetadata) pipeline = pipeline.keepMetadata()
 
   try {
-    const {data, info} = await ENCODE[plan.format](pipeline).toBuffer({resolveWithObject: true})
+    const {data, info} = await ENCODE[plan.format](pipeline, plan.quality ?? undefined).toBuffer({resolveWithObject: true})
     return {data, format: plan.format, width: info.width, height: info.pageHeight ?? info.height}
   } catch (error) {
     // libvips names the file it failed on; the user is told about "the upload", not our paths.

@@ -9,11 +9,14 @@ import {ImgscaleError} from '../errors.js'
 import type {Metrics} from '../metrics.js'
 import type {DiskState} from '../storage/disk-state.js'
 import type {TaskBackend} from '../tasks/backend.js'
+import type {AddressGuard} from '../webhooks/address-guard.js'
+import {requireApiKey} from './auth.js'
 import {errorHandler} from './error-handler.js'
 import {checkUploadHeaders, parseMultipart} from './multipart.js'
 import {opsRoutes} from './ops-routes.js'
 import {requestLog} from './request-log.js'
-import {resultHandler, statusHandler} from './task-routes.js'
+import {openApiDocument} from './openapi.js'
+import {deleteHandler, resultHandler, statusHandler} from './task-routes.js'
 import {uploadHandler} from './upload.js'
 import {webPage} from './web-page.js'
 
@@ -28,6 +31,8 @@ export interface AppDeps {
   workers: () => Promise<PoolHealth>
   /** True once shutdown has begun. */
   draining: () => boolean
+  /** Where callbacks may go. */
+  guard: AddressGuard
 }
 
 export function createApp(deps: AppDeps, log: Logger): Koa {
@@ -45,10 +50,16 @@ export function createApp(deps: AppDeps, log: Logger): Koa {
     },
     checkUploadHeaders(config.maxUploadBytes),
     parseMultipart({uploadDir: deps.spoolDir, maxUploadBytes: config.maxUploadBytes, disk: deps.disk}),
-    uploadHandler(config, tasks),
+    uploadHandler(config, tasks, deps.guard),
   )
   router.get('/status/:id', statusHandler(tasks))
   router.get('/result/:id', resultHandler(tasks, config.resultTtlMs, metrics))
+  router.delete('/tasks/:id', deleteHandler(tasks))
+  const openapi = JSON.stringify(openApiDocument(config))
+  router.get('/openapi.json', (ctx) => {
+    ctx.type = 'application/json; charset=utf-8'
+    ctx.body = openapi
+  })
   opsRoutes(router, metrics, {workers: deps.workers, disk: () => deps.disk.report(), draining: deps.draining})
   const page = webPage(config.maxScale)
   for (const path of page.paths) router.get(path, page.serve)
@@ -57,6 +68,7 @@ export function createApp(deps: AppDeps, log: Logger): Koa {
   app.silent = true
   app.use(requestLog(log, metrics))
   app.use(errorHandler(log))
+  app.use(requireApiKey(config.apiKeys))
   app.use(jsonOptions)
   app.use(router.routes())
   app.use(router.allowedMethods())

@@ -39,6 +39,7 @@ export function errorHandler(log: Logger) {
       ctx.status = error.status
       ctx.body = {error: error.toJSON()}
       if (error.retryAfter !== undefined) ctx.set('Retry-After', String(error.retryAfter))
+      if (error.headers) ctx.set(error.headers)
       if (!ctx.req.complete) discardRestOfBody(ctx)
     }
   }

@@ -32,6 +32,9 @@ export function resultHandler(tasks: TaskBackend, resultTtlMs: number, metrics: 
       const {code, message} = task.error!
       throw new ImgscaleError(code, message, {status: 422})
     }
+    if (task.status === 'cancelled') {
+      throw new ImgscaleError('cancelled', `Task ${task.id} was cancelled; it has no result.`)
+    }
     if (task.status !== 'done') {
       throw new ImgscaleError('not_ready', `Task ${task.id} is ${task.status}; its result is not ready yet.`, {
         retryAfter: FIXED.retryAfterSeconds,
@@ -57,6 +60,14 @@ export function resultHandler(tasks: TaskBackend, resultTtlMs: number, metrics: 
     }
     ctx.body = bytes
     metrics.resultSent(output.bytes)
+  }
+}
+
+/** `DELETE /tasks/<id>`: cancels an unfinished task, forgets an ended one; 204 either way. */
+export function deleteHandler(tasks: TaskBackend) {
+  return async function remove(ctx: Context): Promise<void> {
+    await tasks.delete(await findTask(tasks, ctx))
+    ctx.status = 204
   }
 }
 

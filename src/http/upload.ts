@@ -12,11 +12,12 @@ import type {ServiceConfig} from '../config.js'
 import {planResize} from '../image/plan.js'
 import {probeImage} from '../image/probe.js'
 import type {TaskBackend} from '../tasks/backend.js'
+import type {AddressGuard} from '../webhooks/address-guard.js'
 import {hasEnded, resultUrl, statusBody, statusUrl} from '../tasks/task.js'
 import {applyPreference, requestedWait} from './wait.js'
 import {parseUploadForm, type FormFields, type FormFiles, type UploadedFile} from './upload-form.js'
 
-export function uploadHandler(config: ServiceConfig, tasks: TaskBackend) {
+export function uploadHandler(config: ServiceConfig, tasks: TaskBackend, callbacks: AddressGuard) {
   return async function upload(ctx: Context): Promise<void> {
     const files = (ctx.request.files ?? {}) as FormFiles
     let keep: UploadedFile | undefined
@@ -24,8 +25,9 @@ export function uploadHandler(config: ServiceConfig, tasks: TaskBackend) {
       const wait = requestedWait(ctx)
       const form = parseUploadForm((ctx.request.body ?? {}) as FormFields, files, config.maxScale)
       const input = await probeImage(form.image.filepath, form.image.size)
-      const plan = planResize(input, form.scale, form.format, config)
-      const task = await tasks.submit({scaleFactor: form.scale, input, plan, spooledPath: form.image.filepath})
+      const plan = planResize(input, form.options, config, ctx.get('Accept'))
+      if (form.callbackUrl !== null) await callbacks.check(form.callbackUrl)
+      const task = await tasks.submit({options: form.options, input, plan, callbackUrl: form.callbackUrl, spooledPath: form.image.filepath})
       keep = form.image
 
       ctx.state['task'] = task.id

@@ -1,5 +1,12 @@
+/**
+ * The one place where a task's output is decided: from the input's header
+ * and the user's options, the exact format, size and frames a worker makes.
+ * Server A plans before it answers 202, so everything a limit refuses is
+ * refused up front; the worker follows the plan and checks it again.
+ */
 import {ImgscaleError} from '../errors.js'
-import {ANIMATED_OUTPUT, MAX_SIDE, type ImageFormat} from './formats.js'
+import {ANIMATED_OUTPUT, MAX_SIDE, MIME_TYPE, type ImageFormat} from './formats.js'
+import {QUALITY_FORMATS, type Position, type ResizeOptions} from './options.js'
 import type {ImageInfo} from './probe.js'
 
 export interface PixelLimits {
@@ -7,6 +14,12 @@ export interface PixelLimits {
   maxOutputPixels: number
   maxFrames: number
 }
+
+/** How the worker reaches exactly `width x height` from the oriented input. */
+export type PlanFit = 'fill' | 'cover' | 'contain'
+
+/** The resize part of a plain scale-factor plan (and of every plan recorded before options existed). */
+export const PLAIN_RESIZE = {fit: 'fill', position: 'centre', quality: null, keepMetadata: false} as const satisfies Partial<ResizePlan>
 
 /** Exactly what a worker is asked to produce. */
 export interface ResizePlan {
@@ -16,28 +29,74 @@ export interface ResizePlan {
   height: number
   /** Frames to decode and write: all of an animation kept as one, else 1. */
   frames: number
+  fit: PlanFit
+  /** What `cover` keeps, where `contain` puts the image. */
+  position: Position
+  /** Encoder quality; null for the encoder's setting in pipeline.ts. */
+  quality: number | null
+  /** Keep EXIF, XMP and the ICC profile instead of stripping them and converting to sRGB. */
+  keepMetadata: boolean
+}
+
+interface Size {
+  width: number
+  height: number
 }
 
 /** Contract: `max(1, round(w*s)) x max(1, round(h*s))`. */
-export function scaledSize(width: number, height: number, scale: number): {width: number; height: number} {
+export function scaledSize(width: number, height: number, scale: number): Size {
   return {width: Math.max(1, Math.round(width * scale)), height: Math.max(1, Math.round(height * scale))}
 }
 
 /**
- * Decides the output of a task from the input's header and refuses, before
- * any decoding, everything that would go over a limit.
+ * Contract section 5: the output size from the oriented input size and the
+ * options. One side given: the other follows the aspect ratio. Both: `fill`,
+ * `cover` and `contain` give the box; `inside` and `outside` scale by the
+ * smaller or larger ratio.
  */
-export function planResize(
-  input: ImageInfo,
-  scale: number,
-  requested: ImageFormat | undefined,
-  limits: PixelLimits,
-): ResizePlan {
+export function outputSize(input: Size, options: Pick<ResizeOptions, 'scaleFactor' | 'width' | 'height' | 'fit'>): Size {
+  const {width: w, height: h} = input
+  const {scaleFactor, width, height, fit} = options
+  if (scaleFactor !== null) return scaledSize(w, h, scaleFactor)
+  if (width !== null && height === null) return {width, height: Math.max(1, Math.round((h * width) / w))}
+  if (height !== null && width === null) return {width: Math.max(1, Math.round((w * height) / h)), height}
+  if (width === null || height === null) throw new Error('Resize options without a scale factor or a box.')
+  if (fit === 'inside') return scaledSize(w, h, Math.min(width / w, height / h))
+  if (fit === 'outside') return scaledSize(w, h, Math.max(width / w, height / h))
+  return {width, height}
+}
+
+/**
+ * `format=auto`: AVIF if the upload's Accept header names image/avif, else
+ * WebP if it names image/webp, else the input's format. An animation never
+ * becomes AVIF, which would keep only its first frame.
+ */
+export function negotiateFormat(accept: string | undefined, input: ImageInfo): ImageFormat {
+  const named = acceptedTypes(accept ?? '')
+  if (named.has(MIME_TYPE.avif) && input.frames === 1) return 'avif'
+  if (named.has(MIME_TYPE.webp)) return 'webp'
+  return input.format
+}
+
+/** The media types an Accept header names explicitly (no wildcards), minus those it refuses with q=0. */
+function acceptedTypes(accept: string): Set<string> {
+  const types = new Set<string>()
+  for (const range of accept.slice(0, 4096).split(',')) {
+    const [type, ...params] = range.split(';').map((part) => part.trim().toLowerCase())
+    const q = params.find((param) => /^q\s*=/.test(param))
+    if (type && !(q && Number(q.split('=')[1]) === 0)) types.add(type)
+  }
+  return types
+}
+
+/**
+ * Decides the output of a task from the input's header and refuses, before
+ * any decoding, everything that would go over a limit. `accept`: the
+ * upload's Accept header, for `format=auto`.
+ */
+export function planResize(input: ImageInfo, options: ResizeOptions, limits: PixelLimits, accept?: string): ResizePlan {
   if (input.frames > limits.maxFrames) {
-    throw new ImgscaleError(
-      'image_too_large',
-      `The image has ${input.frames} frames; the limit is ${limits.maxFrames}.`,
-    )
+    throw new ImgscaleError('image_too_large', `The image has ${input.frames} frames; the limit is ${limits.maxFrames}.`)
   }
   const inputPixels = input.width * input.height * input.frames
   if (inputPixels > limits.maxInputPixels) {
@@ -48,15 +107,28 @@ export function planResize(
     )
   }
 
-  const format = requested ?? input.format
+  const format = options.format === 'auto' ? negotiateFormat(accept, input) : (options.format ?? input.format)
+  if (options.quality !== null && !QUALITY_FORMATS.has(format)) {
+    throw new ImgscaleError('invalid_option', `quality applies to JPEG, WebP, AVIF and TIFF output; this task's output is ${format}. Leave quality out, or choose another format.`)
+  }
   const frames = ANIMATED_OUTPUT.has(format) ? input.frames : 1
-  const plan = {format, frames, ...scaledSize(input.width, input.height, scale)}
+  const boxed = options.scaleFactor === null && options.width !== null && options.height !== null
+  const fit: PlanFit = boxed && (options.fit === 'cover' || options.fit === 'contain') ? options.fit : 'fill'
+  const plan: ResizePlan = {
+    format,
+    frames,
+    ...outputSize(input, options),
+    fit,
+    position: options.position,
+    quality: options.quality,
+    keepMetadata: options.metadata === 'keep',
+  }
   checkOutputSize(plan, limits)
   return plan
 }
 
 /** Output checks, shared by server A (before the 202) and the worker (on every frame it is sent). */
-export function checkOutputSize(plan: ResizePlan, limits: Pick<PixelLimits, 'maxOutputPixels'>): void {
+export function checkOutputSize(plan: Pick<ResizePlan, 'width' | 'height' | 'frames' | 'format'>, limits: Pick<PixelLimits, 'maxOutputPixels'>): void {
   const {width, height, frames, format} = plan
   const outputPixels = width * height * frames
   if (outputPixels > limits.maxOutputPixels) {
@@ -68,10 +140,7 @@ export function checkOutputSize(plan: ResizePlan, limits: Pick<PixelLimits, 'max
   }
   const side = MAX_SIDE[format]
   if (width > side || height > side) {
-    throw new ImgscaleError(
-      'image_too_large',
-      `The output would be ${width}x${height}, but ${format} images can be at most ${side} pixels on a side.`,
-    )
+    throw new ImgscaleError('image_too_large', `The output would be ${width}x${height}, but ${format} images can be at most ${side} pixels on a side.`)
   }
 }
 

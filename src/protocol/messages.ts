@@ -5,7 +5,8 @@
  */
 import {isErrorCode, type ErrorCode} from '../errors.js'
 import {FORMATS, type ImageFormat} from '../image/formats.js'
-import type {ResizePlan} from '../image/plan.js'
+import {POSITIONS} from '../image/options.js'
+import type {PlanFit, ResizePlan} from '../image/plan.js'
 import {FrameError, FrameType, type Frame} from './frame.js'
 
 /** A -> B: the task id and the plan server A made. */
@@ -51,6 +52,11 @@ export function parseJob(frame: Frame): JobHeader {
     width: sizeField(h, 'width'),
     height: sizeField(h, 'height'),
     frames: sizeField(h, 'frames'),
+    // The resize options: absent means a plain scale, as sent before they existed.
+    fit: oneOf(h, 'fit', PLAN_FITS, 'fill'),
+    position: oneOf(h, 'position', POSITIONS, 'centre'),
+    quality: h.quality === undefined || h.quality === null ? null : qualityField(h),
+    keepMetadata: h.keepMetadata === true,
     ...(h.token === undefined ? {} : {token: stringField(h, 'token')}),
   }
 }
@@ -90,6 +96,23 @@ function sizeField(h: Record<string, unknown>, name: string): number {
   const value = h[name]
   if (!Number.isSafeInteger(value) || (value as number) < 1) {
     throw new FrameError('bad_header', `Header field "${name}" must be a positive integer.`)
+  }
+  return value as number
+}
+
+const PLAN_FITS: readonly PlanFit[] = ['fill', 'cover', 'contain']
+
+function oneOf<T extends string>(h: Record<string, unknown>, name: string, values: readonly T[], absent: T): T {
+  const value = h[name]
+  if (value === undefined) return absent
+  if (!(values as readonly unknown[]).includes(value)) throw new FrameError('bad_header', `Header field "${name}" must be one of ${values.join(', ')}.`)
+  return value as T
+}
+
+function qualityField(h: Record<string, unknown>): number {
+  const value = h.quality
+  if (!Number.isSafeInteger(value) || (value as number) < 1 || (value as number) > 100) {
+    throw new FrameError('bad_header', 'Header field "quality" must be an integer from 1 to 100.')
   }
   return value as number
 }

@@ -15,6 +15,8 @@ export const keys = {
   result: (id: string): string => `${PREFIX}:result:${id}`,
   /** Hash: worker host id -> its workers and when that stops being news. */
   hosts: `${PREFIX}:hosts`,
+  /** Sorted set: ids of ended tasks whose callback is to be delivered, scored by when it is next due. */
+  callbacks: `${PREFIX}:callbacks`,
   /** Pub/sub channel: the id of every task that ends, for long polls on any front end. */
   ended: `${PREFIX}:ended`,
 }

@@ -19,7 +19,7 @@ import type {Metrics} from '../metrics.js'
 import type {TaskBackend} from '../tasks/backend.js'
 import {EndWaiters} from '../tasks/end-waiters.js'
 import type {NewTask} from '../tasks/store.js'
-import {hasEnded, newTask, reportQueued, type Task} from '../tasks/task.js'
+import {hasEnded, markCancelled, newTask, reportEnded, reportQueued, type Task} from '../tasks/task.js'
 import {connectRedis, whenConnected} from './connection.js'
 import {HostRegistry} from './hosts.js'
 import {keys} from './keys.js'
@@ -29,6 +29,7 @@ import {RedisTasks} from './task-records.js'
 
 export class RedisBackend implements TaskBackend {
   private readonly ended = new EndWaiters()
+  private endListener: (id: string) => void = () => {}
 
   private constructor(
     private readonly commands: Redis,
@@ -40,7 +41,10 @@ export class RedisBackend implements TaskBackend {
     private readonly metrics: Metrics,
     private readonly log: Logger,
   ) {
-    subscriber.on('message', (_channel: string, id: string) => this.ended.wake(id))
+    subscriber.on('message', (_channel: string, id: string) => {
+      this.ended.wake(id)
+      this.endListener(id)
+    })
     // Ends published while the subscription was down were missed: every long poll looks again.
     subscriber.on('ready', () => this.ended.wakeAll())
   }
@@ -117,6 +121,26 @@ export class RedisBackend implements TaskBackend {
 
   async counts(): Promise<{queued: number; inflight: number}> {
     return reach(() => countJobs(this.queue))
+  }
+
+  async delete(task: Task): Promise<void> {
+    await reach(async () => {
+      if (hasEnded(task)) return this.records.forget(task.id)
+      markCancelled(task)
+      // Ended elsewhere meanwhile: then it is forgotten, as an ended task is.
+      if (!(await this.records.cancel(task))) return this.records.forget(task.id)
+      reportEnded(task, undefined, this.metrics, this.log)
+      // A job still waiting leaves the queue; one a host holds finds its task ended, and its result is dropped.
+      await this.queue.remove(task.id).catch(() => undefined)
+    })
+  }
+
+  get callbacks(): RedisTasks {
+    return this.records
+  }
+
+  onEnded(listener: (id: string) => void): void {
+    this.endListener = listener
   }
 
   async close(): Promise<void> {

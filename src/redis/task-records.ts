@@ -8,10 +8,14 @@
 import type {ChainableCommander, Redis} from 'ioredis'
 
 import {FIXED} from '../config.js'
-import {fromRecord, isExpired, toRecord, type Task} from '../tasks/task.js'
+import {callbackDue, fromRecord, isExpired, toRecord, type Task} from '../tasks/task.js'
+import type {CallbackQueue} from '../webhooks/deliverer.js'
 import {keys} from './keys.js'
 
-export class RedisTasks {
+/** How long a front end holds a callback it is delivering before another may take it: a try's timeout, and slack. */
+const CALLBACK_LEASE_MS = FIXED.webhookTimeoutMs + 5_000
+
+export class RedisTasks implements CallbackQueue {
   constructor(
     private readonly redis: Redis,
     private readonly ttlMs: number,
@@ -49,9 +53,41 @@ export class RedisTasks {
     return {task: raw === null ? undefined : parse(raw), image}
   }
 
-  /** Saves an unfinished task's new state, unless it has gone meanwhile. */
+  /** Saves an unfinished task's new state, unless it has ended (cancelled, say) or gone meanwhile. */
   async update(task: Task): Promise<void> {
-    await this.redis.set(keys.task(task.id), record(task), 'XX')
+    await script(this.redis, 'imgscaleUpdate', UPDATE_UNFINISHED, [keys.task(task.id)], [record(task)])
+  }
+
+  /** DELETE of an unfinished task: it ends cancelled (false if it had ended meanwhile). */
+  cancel(task: Task): Promise<boolean> {
+    return this.end(task, Buffer.alloc(0))
+  }
+
+  /** DELETE of an ended task: it is gone at once, its result and any callback not yet delivered with it. */
+  async forget(id: string): Promise<void> {
+    await run(this.redis.multi().del(keys.task(id), keys.result(id), keys.upload(id)).zrem(keys.callbacks, id))
+  }
+
+  /** Takes the due callbacks for CALLBACK_LEASE_MS, so no other front end sends them meanwhile. */
+  async due(now: number, limit: number): Promise<Task[]> {
+    const ids = (await script(this.redis, 'imgscaleClaimCallbacks', CLAIM_CALLBACKS, [keys.callbacks], [now, limit, now + CALLBACK_LEASE_MS])) as string[]
+    if (ids.length === 0) return []
+    const raws = await this.redis.mget(ids.map((id) => keys.task(id)))
+    const tasks: Task[] = []
+    const gone: string[] = []
+    raws.forEach((raw, i) => {
+      const task = raw === null ? undefined : parse(raw)
+      if (task?.callback) tasks.push(task)
+      else gone.push(ids[i]!)
+    })
+    // Expired or deleted since: nothing left to deliver.
+    if (gone.length > 0) await this.redis.zrem(keys.callbacks, ...gone)
+    return tasks
+  }
+
+  async saveCallback(task: Task): Promise<void> {
+    const due = callbackDue(task)
+    await script(this.redis, 'imgscaleSaveCallback', SAVE_CALLBACK, [keys.task(task.id), keys.callbacks], [record(task), due ?? '', task.id])
   }
 
   /**
@@ -74,7 +110,13 @@ export class RedisTasks {
 
   private async end(task: Task, result: Buffer): Promise<boolean> {
     const id = task.id
-    const ended = await endTask(this.redis, [keys.task(id), keys.result(id), keys.upload(id)], [record(task), result, this.expiryOf(task), keys.ended, id])
+    const ended = await script(
+      this.redis,
+      'imgscaleEndTask',
+      END_TASK,
+      [keys.task(id), keys.result(id), keys.upload(id), keys.callbacks],
+      [record(task), result, this.expiryOf(task), keys.ended, id, callbackDue(task) ?? ''],
+    )
     return ended === 1
   }
 
@@ -86,32 +128,67 @@ export class RedisTasks {
 
 const record = (task: Task): string => JSON.stringify(toRecord(task))
 
+/** Lua: true when the record in KEYS[1] is missing or says the task has ended. */
+const ENDED = `
+local function ended(key)
+  local current = redis.call('GET', key)
+  if not current then return true end
+  local status = cjson.decode(current).status
+  return status == 'done' or status == 'failed' or status == 'cancelled'
+end
+`
+
 /**
- * KEYS: record, result, upload. ARGV: the final record, the result (empty
- * when failed), the expiry in ms, the channel, the task id. Writes the end
- * only over an unfinished record, atomically.
+ * KEYS: record, result, upload, callbacks. ARGV: the final record, the
+ * result (empty when there is none), the expiry in ms, the channel, the task
+ * id, when its callback is due (empty: none). Writes the end only over an
+ * unfinished record, atomically.
  */
-const END_TASK = `
-local current = redis.call('GET', KEYS[1])
-if not current then return 0 end
-local status = cjson.decode(current).status
-if status == 'done' or status == 'failed' then return 0 end
+const END_TASK = `${ENDED}
+if ended(KEYS[1]) then return 0 end
 if ARGV[2] ~= '' then redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3]) end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
 redis.call('DEL', KEYS[3])
+if ARGV[6] ~= '' then redis.call('ZADD', KEYS[4], ARGV[6], ARGV[5]) end
 redis.call('PUBLISH', ARGV[4], ARGV[5])
 return 1
 `
 
-const scripted = new WeakSet<Redis>()
+/** KEYS: record. ARGV: the new record. */
+const UPDATE_UNFINISHED = `${ENDED}
+if ended(KEYS[1]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[1])
+return 1
+`
 
-/** Runs END_TASK through EVALSHA (ioredis loads it once per connection). */
-function endTask(redis: Redis, keys: string[], args: Array<string | Buffer | number>): Promise<number> {
-  if (!scripted.has(redis)) {
-    redis.defineCommand('imgscaleEndTask', {numberOfKeys: 3, lua: END_TASK})
-    scripted.add(redis)
+/** KEYS: callbacks. ARGV: now, most to take, the lease's end. */
+const CLAIM_CALLBACKS = `
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
+for _, id in ipairs(ids) do redis.call('ZADD', KEYS[1], ARGV[3], id) end
+return ids
+`
+
+/** KEYS: record, callbacks. ARGV: the record, when next due (empty: delivery is over), the task id. */
+const SAVE_CALLBACK = `
+if redis.call('SET', KEYS[1], ARGV[1], 'XX', 'KEEPTTL') then
+  if ARGV[2] == '' then redis.call('ZREM', KEYS[2], ARGV[3]) else redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3]) end
+else
+  redis.call('ZREM', KEYS[2], ARGV[3])
+end
+return 1
+`
+
+const defined = new WeakMap<Redis, Set<string>>()
+
+/** Runs a script through EVALSHA (ioredis loads it once per connection). */
+function script(redis: Redis, name: string, lua: string, keyNames: string[], args: Array<string | Buffer | number>): Promise<unknown> {
+  let names = defined.get(redis)
+  if (!names) defined.set(redis, (names = new Set()))
+  if (!names.has(name)) {
+    redis.defineCommand(name, {numberOfKeys: keyNames.length, lua})
+    names.add(name)
   }
-  return (redis as unknown as {imgscaleEndTask(...args: Array<string | Buffer | number>): Promise<number>}).imgscaleEndTask(...keys, ...args)
+  return (redis as unknown as Record<string, (...args: Array<string | Buffer | number>) => Promise<unknown>>)[name]!(...keyNames, ...args)
 }
 
 function parse(raw: string): Task | undefined {

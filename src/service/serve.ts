@@ -12,6 +12,8 @@ import type {ServiceConfig} from '../config.js'
 import {createApp} from '../http/app.js'
 import {listen} from '../http/listen.js'
 import {Metrics} from '../metrics.js'
+import {AddressGuard} from '../webhooks/address-guard.js'
+import {CallbackDeliverer} from '../webhooks/deliverer.js'
 import {withinMs} from '../within.js'
 import {startEmbeddedEngine} from './embedded-engine.js'
 import type {Engine} from './engine.js'
@@ -33,20 +35,29 @@ export async function startService(config: ServiceConfig, log: Logger): Promise<
     ? await (await import('./shared-engine.js')).startSharedEngine(config, metrics, log)
     : await startEmbeddedEngine(config, metrics, log)
 
+  const guard = new AddressGuard(config.webhookAllow)
+  const callbacks = new CallbackDeliverer(engine.tasks.callbacks, guard, {secret: config.webhookSecret, backoffMs: config.webhookBackoffMs}, metrics, log)
+  engine.tasks.onEnded(() => callbacks.poke())
   let server: Server
   try {
-    const app = createApp({config, tasks: engine.tasks, metrics, spoolDir: engine.spoolDir, disk: engine.disk, workers: () => engine.workers(), draining: () => draining}, log)
+    const app = createApp(
+      {config, tasks: engine.tasks, metrics, spoolDir: engine.spoolDir, disk: engine.disk, workers: () => engine.workers(), draining: () => draining, guard},
+      log,
+    )
     server = await listen(app.callback(), config)
   } catch (error) {
     await engine.close()
     throw error
   }
+  // Callbacks a previous run left due go out now.
+  callbacks.start()
   return {
     url: `http://${hostForUrl(config.host)}:${(server.address() as {port: number}).port}`,
     summary: engine.summary,
     async stop() {
       draining = true
       await engine.drain(config.shutdownGraceMs)
+      callbacks.stop()
       server.close()
       server.closeIdleConnections()
       // Downloads under way get a moment to finish before their sockets are cut.

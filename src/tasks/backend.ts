@@ -6,6 +6,7 @@
  */
 import type {Readable} from 'node:stream'
 
+import type {CallbackQueue} from '../webhooks/deliverer.js'
 import type {NewTask} from './store.js'
 import type {Task} from './task.js'
 
@@ -25,4 +26,14 @@ export interface TaskBackend {
   openResult(task: Task): Promise<Buffer | Readable | undefined>
   /** Tasks waiting for a worker, and tasks a worker holds. */
   counts(): Promise<{queued: number; inflight: number}>
+  /**
+   * `DELETE /tasks/<id>`: an unfinished task ends `cancelled` (a queued one
+   * never runs, a processing one's result is thrown away); an ended one is
+   * forgotten. Its files go at once either way.
+   */
+  delete(task: Task): Promise<void>
+  /** Where the tasks with a callback to deliver are kept. */
+  readonly callbacks: CallbackQueue
+  /** Calls `listener` with the id of every task that ends from now on. */
+  onEnded(listener: (id: string) => void): void
 }

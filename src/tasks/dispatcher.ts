@@ -84,6 +84,12 @@ export class Dispatcher {
     this.pump()
   }
 
+  /** Takes a queued task out of the queue (it was cancelled): it never runs. */
+  withdraw(task: Task): void {
+    const index = this.waiting.indexOf(task)
+    if (index >= 0) this.waiting.splice(index, 1)
+  }
+
   /** Shutdown, step 1: nothing more is sent to server B; queued tasks stay queued (on disk, for the next start). */
   pause(): void {
     this.paused = true
@@ -140,7 +146,7 @@ export class Dispatcher {
       try {
         return await attemptOnServerB(this.workers, task.id, taskTimeoutMs, () => this.backend.run(job, taskTimeoutMs))
       } catch (error) {
-        if (!(error instanceof ImgscaleError) || error.code !== 'worker_failed' || this.abandoned) throw error
+        if (!(error instanceof ImgscaleError) || error.code !== 'worker_failed' || this.abandoned || task.status === 'cancelled') throw error
         if (attempt >= FIXED.maxAttempts) {
           throw new ImgscaleError(
             'worker_failed',

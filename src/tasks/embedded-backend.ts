@@ -19,7 +19,7 @@ import type {TaskBackend} from './backend.js'
 import {DataDir} from './data-dir.js'
 import {Dispatcher} from './dispatcher.js'
 import {TaskStore, type NewTask} from './store.js'
-import type {Task} from './task.js'
+import {hasEnded, type Task} from './task.js'
 
 /** Server B, as the dispatcher uses it. */
 export interface ServerB {
@@ -101,6 +101,23 @@ export class EmbeddedBackend implements TaskBackend {
 
   async counts(): Promise<{queued: number; inflight: number}> {
     return {queued: this.dispatcher?.queued ?? this.pending.length, inflight: this.dispatcher?.inflight ?? 0}
+  }
+
+  async delete(task: Task): Promise<void> {
+    // The live object, whose status the dispatcher sees, not a copy.
+    const current = this.store.get(task.id)
+    if (!current) return
+    if (hasEnded(current)) return this.store.forget(current)
+    this.running().withdraw(current)
+    await this.store.cancel(current)
+  }
+
+  get callbacks(): TaskStore {
+    return this.store
+  }
+
+  onEnded(listener: (id: string) => void): void {
+    this.store.onEnded = listener
   }
 
   /**

@@ -12,20 +12,16 @@ import type {Logger} from 'pino'
 
 import {FIXED} from '../config.js'
 import {ImgscaleError, type ErrorBody} from '../errors.js'
-import type {ResizePlan} from '../image/plan.js'
-import type {ImageInfo} from '../image/probe.js'
 import type {Metrics} from '../metrics.js'
 import type {ResultHeader} from '../protocol/messages.js'
 import type {DiskState} from '../storage/disk-state.js'
 import {isDiskFull} from '../storage/durable-files.js'
 import type {DataDir} from './data-dir.js'
 import {EndWaiters} from './end-waiters.js'
-import {fromRecord, hasEnded, LOST_UPLOAD, isExpired, markDone, markFailed, markProcessing, newTask, reportEnded, reportQueued, toRecord, type Task} from './task.js'
+import type {CallbackQueue} from '../webhooks/deliverer.js'
+import {callbackDue, fromRecord, hasEnded, LOST_UPLOAD, isExpired, markCancelled, markDone, markFailed, markProcessing, newTask, reportEnded, reportQueued, toRecord, type Task, type TaskParams} from './task.js'
 
-export interface NewTask {
-  scaleFactor: number
-  input: ImageInfo
-  plan: ResizePlan
+export interface NewTask extends TaskParams {
   /** Where the multipart parser spooled the upload; the store moves it in. */
   spooledPath: string
 }
@@ -33,7 +29,9 @@ export interface NewTask {
 /** Expired tasks removed per database round trip while sweeping. */
 const SWEEP_BATCH = 500
 
-export class TaskStore {
+export class TaskStore implements CallbackQueue {
+  /** Told the id of every task that ends (the callback deliverer looks for due callbacks then). */
+  onEnded: (id: string) => void = () => {}
   /** Unfinished tasks, and finished ones whose final record could not be written (disk full). */
   private readonly live = new Map<string, Task>()
   private readonly endWaiters = new EndWaiters()
@@ -127,15 +125,43 @@ export class TaskStore {
 
   /** The worker has saved the result in the results folder; the record now says done. */
   async finish(task: Task, header: ResultHeader): Promise<void> {
+    if (this.cancelledMeanwhile(task)) return
     markDone(task, header)
     this.disk.markWritten()
     await this.end(task, header.worker)
   }
 
   async fail(task: Task, error: ErrorBody): Promise<void> {
+    if (this.cancelledMeanwhile(task)) return
     markFailed(task, error)
     if (error.code === 'insufficient_storage') this.disk.markFull()
     await this.end(task)
+  }
+
+  /**
+   * DELETE of an unfinished task: it ends `cancelled` and its upload goes at
+   * once. The caller has taken it out of the queue if it was queued; if it
+   * is processing, the result the worker makes is thrown away when it comes.
+   */
+  async cancel(task: Task): Promise<void> {
+    markCancelled(task)
+    await this.end(task)
+  }
+
+  /** DELETE of an ended task: record and files go at once, a callback not yet delivered with them. */
+  async forget(task: Task): Promise<void> {
+    this.live.delete(task.id)
+    await this.dir.db.remove(task.id)
+    this.removeFiles(task)
+  }
+
+  async due(now: number, limit: number, skip: ReadonlySet<string>): Promise<Task[]> {
+    const tasks = this.dir.db.callbacksDue(now, limit + skip.size).map((raw) => fromRecord(JSON.parse(raw)))
+    return tasks.filter((task): task is Task => task !== undefined && !skip.has(task.id)).slice(0, limit)
+  }
+
+  async saveCallback(task: Task): Promise<void> {
+    await this.dir.db.update({id: task.id, record: JSON.stringify(toRecord(task)), callbackDue: callbackDue(task)})
   }
 
   /** Removes tasks that ended more than the retention time ago, files and all. Resolves with how many. */
@@ -160,10 +186,10 @@ export class TaskStore {
     // Finished tasks whose final record could not be written live in memory; their queued record goes too.
     const unwritten = [...this.live.values()].filter((task) => this.expired(task, now))
     for (const task of unwritten) this.live.delete(task.id)
-    let removed = await this.forget(unwritten.map((task) => ({id: task.id, task})))
+    let removed = await this.forgetExpired(unwritten.map((task) => ({id: task.id, task})))
     for (;;) {
       const batch = this.dir.db.endedBy(now - this.ttlMs, SWEEP_BATCH)
-      removed += await this.forget(batch.map(({id, record}) => ({id, task: fromRecord(JSON.parse(record))})))
+      removed += await this.forgetExpired(batch.map(({id, record}) => ({id, task: fromRecord(JSON.parse(record))})))
       if (batch.length < SWEEP_BATCH) break
     }
     if (removed > 0) this.log.info({removed}, 'expired tasks removed')
@@ -171,7 +197,7 @@ export class TaskStore {
   }
 
   /** Deletes the records, then the files of those that can be read. */
-  private async forget(expired: Array<{id: string; task: Task | undefined}>): Promise<number> {
+  private async forgetExpired(expired: Array<{id: string; task: Task | undefined}>): Promise<number> {
     await Promise.all(expired.map(({id}) => this.dir.db.remove(id)))
     for (const {task} of expired) if (task) this.removeFiles(task)
     return expired.length
@@ -196,6 +222,14 @@ export class TaskStore {
     await this.persistEnd(task)
     reportEnded(task, worker, this.metrics, this.log)
     this.endWaiters.wake(task.id)
+    this.onEnded(task.id)
+  }
+
+  /** A task cancelled while a worker ran it: what the worker made is thrown away. */
+  private cancelledMeanwhile(task: Task): boolean {
+    if (task.status !== 'cancelled') return false
+    this.dir.remove(this.resultPath(task))
+    return true
   }
 
   /**
@@ -217,7 +251,7 @@ export class TaskStore {
   }
 
   private write(task: Task): Promise<void> {
-    return this.dir.db.put({id: task.id, finishedAt: task.finishedAt?.getTime() ?? null, record: JSON.stringify(toRecord(task))})
+    return this.dir.db.put({id: task.id, finishedAt: task.finishedAt?.getTime() ?? null, record: JSON.stringify(toRecord(task)), callbackDue: callbackDue(task)})
   }
 }
 

@@ -24,6 +24,8 @@ export interface StoredTask {
   id: string
   /** Epoch ms; null while the task is unfinished. */
   finishedAt: number | null
+  /** Epoch ms when its callback is next due; null (or left out) when none is. */
+  callbackDue?: number | null
   /** The task as JSON (tasks/task.ts owns its shape). */
   record: string
 }
@@ -55,18 +57,32 @@ export class TaskDb {
       CREATE TABLE IF NOT EXISTS tasks (
         id TEXT PRIMARY KEY,
         finished_at INTEGER,
-        record TEXT NOT NULL
+        record TEXT NOT NULL,
+        callback_due INTEGER
       ) WITHOUT ROWID;
+    `)
+    // Databases made before callbacks existed get the column.
+    const columns = this.db.pragma('table_info(tasks)') as Array<{name: string}>
+    if (!columns.some((column) => column.name === 'callback_due')) this.db.exec('ALTER TABLE tasks ADD COLUMN callback_due INTEGER')
+    this.db.exec(`
       CREATE INDEX IF NOT EXISTS tasks_unfinished ON tasks (id) WHERE finished_at IS NULL;
       CREATE INDEX IF NOT EXISTS tasks_by_end ON tasks (finished_at) WHERE finished_at IS NOT NULL;
+      CREATE INDEX IF NOT EXISTS tasks_callbacks_due ON tasks (callback_due) WHERE callback_due IS NOT NULL;
     `)
     this.statements = {
-      put: this.db.prepare<[string, number | null, string]>('INSERT OR REPLACE INTO tasks (id, finished_at, record) VALUES (?, ?, ?)'),
+      put: this.db.prepare<[string, number | null, string, number | null]>(
+        'INSERT OR REPLACE INTO tasks (id, finished_at, record, callback_due) VALUES (?, ?, ?, ?)',
+      ),
+      update: this.db.prepare<[string, number | null, string]>('UPDATE tasks SET record = ?, callback_due = ? WHERE id = ?'),
+      callbacksDue: this.db.prepare<[number, number], {record: string}>(
+        'SELECT record FROM tasks WHERE callback_due IS NOT NULL AND callback_due <= ? ORDER BY callback_due LIMIT ?',
+      ),
       get: this.db.prepare<[string], {record: string}>('SELECT record FROM tasks WHERE id = ?'),
       remove: this.db.prepare<[string]>('DELETE FROM tasks WHERE id = ?'),
       unfinished: this.db.prepare<[], {record: string}>('SELECT record FROM tasks WHERE finished_at IS NULL ORDER BY id'),
       endedBy: this.db.prepare<[number, number], {id: string; record: string}>(
-        'SELECT id, record FROM tasks WHERE finished_at IS NOT NULL AND finished_at <= ? ORDER BY finished_at LIMIT ?',
+        // A callback still being delivered keeps its task (unanswered once expired) until delivery ends.
+        'SELECT id, record FROM tasks WHERE finished_at IS NOT NULL AND finished_at <= ? AND callback_due IS NULL ORDER BY finished_at LIMIT ?',
       ),
       count: this.db.prepare<[], {n: number}>('SELECT count(*) AS n FROM tasks'),
     }
@@ -74,7 +90,17 @@ export class TaskDb {
 
   /** Stores (or replaces) a task; resolves once it is committed. */
   put(task: StoredTask): Promise<void> {
-    return this.write(() => this.statements.put.run(task.id, task.finishedAt, task.record))
+    return this.write(() => this.statements.put.run(task.id, task.finishedAt, task.record, task.callbackDue ?? null))
+  }
+
+  /** Replaces the record of a task that is still there; a removed one stays removed. */
+  update(task: Omit<StoredTask, 'finishedAt'>): Promise<void> {
+    return this.write(() => this.statements.update.run(task.record, task.callbackDue ?? null, task.id))
+  }
+
+  /** Records of the tasks whose callback is due by `time`, soonest first, at most `limit`. */
+  callbacksDue(time: number, limit: number): string[] {
+    return this.statements.callbacksDue.all(time, limit).map((row) => row.record)
   }
 
   remove(id: string): Promise<void> {

@@ -5,6 +5,8 @@ import path from 'node:path'
 
 import {pino} from 'pino'
 
+import {scaleOptions} from '../../src/image/options.js'
+import {PLAIN_RESIZE} from '../../src/image/plan.js'
 import type {PoolHealth} from '../../src/backend/pool.js'
 import {Metrics} from '../../src/metrics.js'
 import {DiskState} from '../../src/storage/disk-state.js'
@@ -44,9 +46,10 @@ export function spooled(dir: Pick<DataDir, 'spool'>, name = `upload-${Math.rando
   const spooledPath = path.join(dir.spool, name)
   writeFileSync(spooledPath, Buffer.from('image bytes'))
   return {
-    scaleFactor: 0.5,
+    options: scaleOptions(0.5),
+    callbackUrl: null,
     input: {format: 'jpeg', width: 600, height: 450, frames: 1, bytes: 11},
-    plan: {format: 'jpeg', width: 300, height: 225, frames: 1},
+    plan: {format: 'jpeg', width: 300, height: 225, frames: 1, ...PLAIN_RESIZE},
     spooledPath,
   }
 }

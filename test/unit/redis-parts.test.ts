@@ -15,6 +15,8 @@ import {keys} from '../../src/redis/keys.js'
 import {RedisBackend} from '../../src/redis/redis-backend.js'
 import {parseRedisUrl} from '../../src/redis/redis-url.js'
 import {RedisTasks} from '../../src/redis/task-records.js'
+import {scaleOptions} from '../../src/image/options.js'
+import {PLAIN_RESIZE} from '../../src/image/plan.js'
 import {newTask} from '../../src/tasks/task.js'
 import {FakeServerB, ok} from '../helpers/fake-server-b.js'
 import {metrics, removeDir, silent, spooled, tempDir} from '../helpers/in-process.js'
@@ -136,7 +138,7 @@ describe('Redis engine parts', function () {
 
   it('a task stored but never queued (its front end died in between) expires with its upload', async () => {
     const records = new RedisTasks(probe, TTL_MS)
-    const task = newTask({scaleFactor: 0.5, input: {format: 'jpeg', width: 2, height: 2, frames: 1, bytes: 3}, plan: {format: 'jpeg', width: 1, height: 1, frames: 1}})
+    const task = newTask({options: scaleOptions(0.5), callbackUrl: null, input: {format: 'jpeg', width: 2, height: 2, frames: 1, bytes: 3}, plan: {format: 'jpeg', width: 1, height: 1, frames: 1, ...PLAIN_RESIZE}})
     await records.create(task, Buffer.from('abc'))
     for (const key of [keys.task(task.id), keys.upload(task.id)]) expect(await probe.pttl(key)).to.be.within(FIXED.uploadLeaseMs - 5_000, FIXED.uploadLeaseMs)
     await records.confirm(task.id)
@@ -145,7 +147,7 @@ describe('Redis engine parts', function () {
 
   it('a task ends once: a late second end (a host back after another ran it) changes nothing, and a gone task stays gone', async () => {
     const records = new RedisTasks(probe, TTL_MS)
-    const task = newTask({scaleFactor: 0.5, input: {format: 'jpeg', width: 2, height: 2, frames: 1, bytes: 3}, plan: {format: 'jpeg', width: 1, height: 1, frames: 1}})
+    const task = newTask({options: scaleOptions(0.5), callbackUrl: null, input: {format: 'jpeg', width: 2, height: 2, frames: 1, bytes: 3}, plan: {format: 'jpeg', width: 1, height: 1, frames: 1, ...PLAIN_RESIZE}})
     await records.create(task, Buffer.from('abc'))
     await records.confirm(task.id)
     const first = {...task, status: 'done' as const, finishedAt: new Date(), output: {format: 'jpeg' as const, width: 1, height: 1, bytes: 5}}

@@ -2,6 +2,7 @@ import {expect} from 'chai'
 
 import {ImgscaleError} from '../../src/errors.js'
 import {parseScale, parseUploadForm, type FormFields, type FormFiles} from '../../src/http/upload-form.js'
+import {scaleOptions} from '../../src/image/options.js'
 
 const file = {filepath: '/spool/x', size: 10}
 
@@ -17,10 +18,55 @@ function codeOf(fields: FormFields, files: FormFiles): string {
 
 describe('upload form validation', () => {
   it('accepts an image, a scale and an optional format', () => {
-    expect(parseUploadForm({scale_factor: '0.5'}, {image: file}, 10)).to.deep.equal({image: file, scale: 0.5, format: undefined})
-    expect(parseUploadForm({scale_factor: '2', format: ' WebP '}, {image: file}, 10).format).to.equal('webp')
-    expect(parseUploadForm({scale_factor: '2', format: 'jpg'}, {image: file}, 10).format).to.equal('jpeg')
-    expect(parseUploadForm({scale_factor: '2', format: ''}, {image: file}, 10).format).to.equal(undefined)
+    expect(parseUploadForm({scale_factor: '0.5'}, {image: file}, 10)).to.deep.equal({image: file, options: scaleOptions(0.5), callbackUrl: null})
+    expect(parseUploadForm({scale_factor: '2', format: ' WebP '}, {image: file}, 10).options.format).to.equal('webp')
+    expect(parseUploadForm({scale_factor: '2', format: 'jpg'}, {image: file}, 10).options.format).to.equal('jpeg')
+    expect(parseUploadForm({scale_factor: '2', format: ''}, {image: file}, 10).options.format).to.equal(null)
+    expect(parseUploadForm({scale_factor: '2', format: 'AUTO'}, {image: file}, 10).options.format).to.equal('auto')
+  })
+
+  it('accepts width/height instead of a scale, with every option', () => {
+    const fields = {width: '800', height: ' 600 ', fit: 'Cover', position: 'attention', quality: '75', metadata: 'keep', callback_url: 'https://example.com/hook?x=1'}
+    expect(parseUploadForm(fields, {image: file}, 10)).to.deep.equal({
+      image: file,
+      options: {scaleFactor: null, width: 800, height: 600, fit: 'cover', position: 'attention', quality: 75, format: null, metadata: 'keep'},
+      callbackUrl: 'https://example.com/hook?x=1',
+    })
+    expect(parseUploadForm({height: '1'}, {image: file}, 10).options).to.include({width: null, height: 1, scaleFactor: null, fit: 'inside'})
+    expect(parseUploadForm({width: '16384', position: 'center'}, {image: file}, 10).options).to.include({width: 16_384, position: 'centre'})
+  })
+
+  it('invalid_request: scale_factor and width/height together; invalid_scale_factor: neither', () => {
+    expect(codeOf({scale_factor: '0.5', width: '100'}, {image: file})).to.equal('invalid_request')
+    expect(codeOf({scale_factor: '0.5', height: '100'}, {image: file})).to.equal('invalid_request')
+    expect(codeOf({fit: 'cover'}, {image: file})).to.equal('invalid_scale_factor')
+  })
+
+  it('invalid_option: every bad value, naming the field and what it accepts', () => {
+    const bad: Array<[string, string | string[]]> = [
+      ['width', '0'], ['width', '16385'], ['width', '-5'], ['width', '12.5'], ['width', 'abc'], ['width', '1e3'], ['width', '0x10'], ['width', ['10', '20']],
+      ['height', '0'], ['height', '99999999999'],
+      ['fit', 'stretch'], ['fit', ['cover', 'fill']], ['position', 'middle'], ['position', 'top'],
+      ['quality', '0'], ['quality', '101'], ['quality', '50.5'], ['quality', 'high'],
+      ['metadata', 'all'], ['metadata', 'none'],
+    ]
+    for (const [field, value] of bad) {
+      const fields: FormFields = {[field]: value, ...(field === 'width' || field === 'height' ? {} : {scale_factor: '0.5'})}
+      try {
+        parseUploadForm(fields, {image: file}, 10)
+        expect.fail(`${field}=${String(value)} accepted`)
+      } catch (error) {
+        expect(error, `${field}=${String(value)}`).to.be.instanceOf(ImgscaleError).with.property('code', 'invalid_option')
+        expect((error as Error).message).to.match(new RegExp(`^${field} must be `))
+      }
+    }
+  })
+
+  it('invalid_callback_url: not absolute, not http(s), too long, sent twice', () => {
+    for (const url of ['not a url', '/relative', 'ftp://example.com/x', 'file:///etc/passwd', 'javascript:alert(1)', `https://example.com/${'a'.repeat(2100)}`]) {
+      expect(codeOf({scale_factor: '1', callback_url: url}, {image: file}), url.slice(0, 30)).to.equal('invalid_callback_url')
+    }
+    expect(codeOf({scale_factor: '1', callback_url: ['https://a.example/', 'https://b.example/']}, {image: file})).to.equal('invalid_callback_url')
   })
 
   it('missing_image: no image part, a text image field, a file under another name, an empty file', () => {

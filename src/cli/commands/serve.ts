@@ -1,9 +1,11 @@
 import {Flags} from '@oclif/core'
 
+import {isLoopback} from '../../address.js'
 import {DEFAULTS} from '../../config.js'
+import {parseCidr} from '../../webhooks/address-guard.js'
 import {createLogger} from '../../log.js'
 import {BaseCommand} from '../base-command.js'
-import {ipFlag, portFlag, positiveNumber} from '../flags.js'
+import {ipFlag, portFlag, positiveNumber, secondsFrom} from '../flags.js'
 import {configFrom, processingFlags, runUntilSignalled, workersFlag} from '../service-flags.js'
 
 export default class Serve extends BaseCommand {
@@ -19,6 +21,7 @@ server A alone.`
     '<%= config.bin %> serve -i 127.0.0.1 -p 5454',
     '<%= config.bin %> serve -i ::1 -p 8080 -w 4',
     '<%= config.bin %> serve -i 0.0.0.0 -p 5454 --redis redis://10.0.0.5:6379 -w 0',
+    'IMGSCALE_API_KEYS=k1,k2 <%= config.bin %> serve -i 0.0.0.0 --webhook-secret s3cret',
   ]
 
   static override flags = {
@@ -32,6 +35,29 @@ server A alone.`
     'headers-timeout': positiveNumber({default: DEFAULTS.headersTimeoutMs / 1000, description: 'seconds a client has to send all request headers (408 after)'}),
     'request-timeout': positiveNumber({default: DEFAULTS.requestTimeoutMs / 1000, description: 'seconds a client has to send a whole request, upload included (408 after)'}),
     'keep-alive-timeout': positiveNumber({default: DEFAULTS.keepAliveTimeoutMs / 1000, description: 'seconds an idle keep-alive connection stays open'}),
+    'api-key': Flags.string({
+      multiple: true,
+      helpValue: '<key>',
+      description: 'require "Authorization: Bearer <key>" on every route but /, /web/* and /healthz (repeatable; also $IMGSCALE_API_KEYS, comma-separated, which keeps keys out of the process list)',
+    }),
+    'webhook-secret': Flags.string({
+      env: 'IMGSCALE_WEBHOOK_SECRET',
+      helpValue: '<secret>',
+      description: 'sign callbacks: X-Imgscale-Signature is sha256=HMAC-SHA256(secret, "<timestamp>.<body>") (none: unsigned)',
+    }),
+    'webhook-backoff': secondsFrom(0.01)({
+      default: DEFAULTS.webhookBackoffMs / 1000,
+      description: 'seconds before a failed callback is tried again; the delay doubles at every try',
+    }),
+    'webhook-allow': Flags.string({
+      multiple: true,
+      helpValue: '<cidr>',
+      description: 'let callbacks reach this loopback/private range too, e.g. 10.0.0.0/8 or ::1/128 (repeatable)',
+      async parse(input) {
+        parseCidr(input)
+        return input
+      },
+    }),
     fsync: Flags.boolean({
       allowNo: true,
       default: DEFAULTS.fsync,
@@ -53,8 +79,15 @@ server A alone.`
       requestTimeoutMs: Math.round(flags['request-timeout'] * 1000),
       keepAliveTimeoutMs: Math.round(flags['keep-alive-timeout'] * 1000),
       fsync: flags.fsync,
+      apiKeys: apiKeys(flags['api-key']),
+      webhookSecret: flags['webhook-secret'] ?? '',
+      webhookBackoffMs: Math.round(flags['webhook-backoff'] * 1000),
+      webhookAllow: flags['webhook-allow'] ?? [],
     })
     const log = createLogger(flags['log-level'])
+    if (!isLoopback(config.host) && config.apiKeys.length === 0) {
+      process.stderr.write(`imgscale: warning: serving on ${config.host}, which is not loopback, without an API key: anyone who reaches it can use it (set --api-key or IMGSCALE_API_KEYS).\n`)
+    }
 
     // Loaded here, not at the top: oclif imports every command to list them, and
     // the client commands should not pay for the server's modules.
@@ -63,4 +96,10 @@ server A alone.`
     this.log(`imgscale ready: ${service.url} (${service.summary})`)
     await runUntilSignalled(log, () => service.stop())
   }
+}
+
+/** --api-key values, else $IMGSCALE_API_KEYS (comma-separated); blanks are no key. */
+function apiKeys(flagged: string[] | undefined): string[] {
+  const keys = flagged ?? (process.env['IMGSCALE_API_KEYS'] ?? '').split(',')
+  return keys.map((key) => key.trim()).filter((key) => key !== '')
 }

@@ -1,0 +1,274 @@
+/**
+ * `GET /openapi.json`: the OpenAPI 3.1 description of server A, built from
+ * the same constants the server validates with (formats, fits, positions,
+ * error codes, limits), so the two cannot disagree. The integration tests
+ * check every response they receive against it.
+ */
+import type {ServiceConfig} from '../config.js'
+import {FIXED} from '../config.js'
+import {ERROR_CODES} from '../errors.js'
+import {FORMATS} from '../image/formats.js'
+import {FITS, MAX_BOX_SIDE, METADATA, POSITIONS} from '../image/options.js'
+
+const STATUSES = ['queued', 'processing', 'done', 'failed', 'cancelled']
+const ref = (name: string) => ({$ref: `#/components/schemas/${name}`})
+const nullable = (schema: object) => ({oneOf: [schema, {type: 'null'}]})
+const json = (schema: object) => ({'application/json': {schema}})
+const error = (description: string) => ({description, content: json(ref('Error'))})
+const taskId = {name: 'task_id', in: 'path', required: true, description: 'The ULID from the upload (case-insensitive).', schema: {type: 'string'}}
+const waitParam = {
+  name: 'wait',
+  in: 'query',
+  required: false,
+  description: `Hold the answer up to this many seconds until the task ends (also \`Prefer: wait=S\`, RFC 7240).`,
+  schema: {type: 'string', pattern: '^\\d+(\\.\\d+)?$'},
+}
+const retryAfter = {'Retry-After': {description: 'Seconds to wait before trying again.', schema: {type: 'string'}}}
+
+export function openApiDocument(config: Pick<ServiceConfig, 'maxScale' | 'maxUploadBytes'>): object {
+  const protectedOp = {security: [{apiKey: []}, {}]}
+  const unauthorized = error('An API key is required and was missing or wrong (only when the server has keys). `WWW-Authenticate: Bearer`.')
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'imgscale',
+      version: '1',
+      description: 'Upload an image and how to resize it, get a task id at once, poll the task, fetch the result. Every error has the shape of `Error`.',
+    },
+    servers: [{url: '/'}],
+    paths: {
+      '/upload': {
+        post: {
+          ...protectedOp,
+          operationId: 'upload',
+          summary: 'Upload an image to be resized; answers 202 with the task id at once.',
+          parameters: [
+            {...waitParam, description: 'Hold the answer up to this many seconds; if the task ends by then the answer is 200 with its status document.'},
+            {name: 'Accept', in: 'header', required: false, description: 'For format=auto: image/avif, else image/webp, else the input format.', schema: {type: 'string'}},
+          ],
+          requestBody: {
+            required: true,
+            content: {
+              'multipart/form-data': {
+                schema: {
+                  type: 'object',
+                  required: ['image'],
+                  properties: {
+                    image: {type: 'string', contentMediaType: 'application/octet-stream', description: `JPEG, PNG, WebP, AVIF, GIF or TIFF (judged by content), at most ${config.maxUploadBytes} bytes.`},
+                    scale_factor: {type: 'string', description: `A decimal number, 0 < s <= ${config.maxScale}. Required unless width or height is given.`},
+                    width: {type: 'string', description: `Integer 1..${MAX_BOX_SIDE}: the target box's width (instead of scale_factor).`},
+                    height: {type: 'string', description: `Integer 1..${MAX_BOX_SIDE}: the target box's height (instead of scale_factor).`},
+                    fit: {type: 'string', enum: [...FITS], default: 'inside'},
+                    position: {type: 'string', enum: [...POSITIONS], default: 'centre', description: 'What cover keeps (attention: smart crop).'},
+                    quality: {type: 'string', description: 'Integer 1..100, for JPEG, WebP, AVIF and TIFF output.'},
+                    format: {type: 'string', enum: ['auto', ...FORMATS], description: 'Output format; default: the input format.'},
+                    metadata: {type: 'string', enum: [...METADATA], default: 'strip'},
+                    callback_url: {type: 'string', format: 'uri', description: 'http(s) URL that gets the status document (signed POST) when the task ends.'},
+                  },
+                },
+              },
+            },
+          },
+          responses: {
+            '200': {
+              description: 'With wait: the task ended in time; its status document.',
+              headers: {'Content-Location': {schema: {type: 'string'}}, 'Preference-Applied': {schema: {type: 'string'}}},
+              content: json(ref('Status')),
+            },
+            '202': {description: 'Accepted: the task is queued.', headers: {Location: {description: '/status/<task_id>', schema: {type: 'string'}}}, content: json(ref('Accepted'))},
+            '400': error('missing_image, invalid_scale_factor, invalid_format, invalid_option, invalid_callback_url or invalid_request.'),
+            '401': unauthorized,
+            '413': error('payload_too_large: over the upload limit.'),
+            '415': error('unsupported_media_type: not an image imgscale takes.'),
+            '422': error('image_too_large: over the input or output pixel limit.'),
+            '503': {description: 'busy (queue full), shutting_down, or unavailable (Redis unreachable).', headers: retryAfter, content: json(ref('Error'))},
+            '507': error('insufficient_storage: no room on the disk for the upload.'),
+          },
+        },
+      },
+      '/status/{task_id}': {
+        get: {
+          ...protectedOp,
+          operationId: 'status',
+          summary: "The task's status document.",
+          parameters: [taskId, waitParam],
+          responses: {
+            '200': {description: 'The status document.', content: json(ref('Status'))},
+            '400': error('invalid_task_id, or invalid_request (a bad wait).'),
+            '401': unauthorized,
+            '404': error('not_found: never existed, deleted or expired.'),
+            '503': {description: 'unavailable', headers: retryAfter, content: json(ref('Error'))},
+          },
+        },
+      },
+      '/result/{task_id}': {
+        get: {
+          ...protectedOp,
+          operationId: 'result',
+          summary: 'The resized image of a done task.',
+          parameters: [taskId],
+          responses: {
+            '200': {
+              description: 'The image, with Content-Type, Content-Length, ETag and Content-Disposition.',
+              content: Object.fromEntries(FORMATS.map((format) => [`image/${format}`, {schema: {type: 'string', contentMediaType: `image/${format}`}}])),
+            },
+            '304': {description: 'Not modified (If-None-Match).'},
+            '400': error('invalid_task_id'),
+            '401': unauthorized,
+            '404': error('not_found'),
+            '409': {description: 'not_ready: still queued or processing.', headers: retryAfter, content: json(ref('Error'))},
+            '410': error('cancelled: the task was cancelled.'),
+            '422': error("The task failed: its error's code (corrupt_image, image_too_large, timeout, worker_failed, ...)."),
+            '503': {description: 'unavailable', headers: retryAfter, content: json(ref('Error'))},
+          },
+        },
+      },
+      '/tasks/{task_id}': {
+        delete: {
+          ...protectedOp,
+          operationId: 'delete',
+          summary: 'Cancels an unfinished task (status cancelled) or forgets an ended one; its files go at once.',
+          parameters: [taskId],
+          responses: {
+            '204': {description: 'Cancelled or forgotten.'},
+            '400': error('invalid_task_id'),
+            '401': unauthorized,
+            '404': error('not_found'),
+            '503': {description: 'unavailable', headers: retryAfter, content: json(ref('Error'))},
+          },
+        },
+      },
+      '/healthz': {
+        get: {
+          operationId: 'health',
+          summary: 'Whether server B can take work. Never needs a key.',
+          responses: {
+            '200': {description: 'Workers can take work.', content: json(ref('Health'))},
+            '503': {description: 'No worker can take work, or the server is stopping.', content: json(ref('Health'))},
+          },
+        },
+      },
+      '/metrics': {
+        get: {
+          ...protectedOp,
+          operationId: 'metrics',
+          summary: 'Prometheus metrics.',
+          responses: {'200': {description: 'Prometheus text format.', content: {'text/plain': {schema: {type: 'string'}}}}, '401': unauthorized},
+        },
+      },
+      '/openapi.json': {
+        get: {
+          ...protectedOp,
+          operationId: 'openapi',
+          summary: 'This document.',
+          responses: {'200': {description: 'OpenAPI 3.1', content: json({type: 'object'})}, '401': unauthorized},
+        },
+      },
+      '/': {
+        get: {
+          operationId: 'page',
+          summary: 'The browser page (with /web/page.js and /web/page.css). Never needs a key.',
+          responses: {'200': {description: 'HTML', content: {'text/html': {schema: {type: 'string'}}}}},
+        },
+      },
+    },
+    components: {
+      securitySchemes: {
+        apiKey: {type: 'http', scheme: 'bearer', description: 'Only when the server runs with --api-key or IMGSCALE_API_KEYS.'},
+      },
+      schemas: {
+        Error: {
+          type: 'object',
+          required: ['error'],
+          additionalProperties: false,
+          properties: {
+            error: {
+              type: 'object',
+              required: ['code', 'message'],
+              additionalProperties: false,
+              properties: {code: {type: 'string', enum: [...ERROR_CODES]}, message: {type: 'string', minLength: 1}},
+            },
+          },
+        },
+        Accepted: {
+          type: 'object',
+          required: ['task_id', 'status', 'status_url', 'result_url'],
+          additionalProperties: false,
+          properties: {
+            task_id: ref('TaskId'),
+            status: {type: 'string', enum: STATUSES},
+            status_url: {type: 'string', pattern: '^/status/'},
+            result_url: {type: 'string', pattern: '^/result/'},
+          },
+        },
+        TaskId: {type: 'string', pattern: '^[0-7][0-9A-HJKMNP-TV-Z]{25}$', description: 'A ULID.'},
+        Image: {
+          type: 'object',
+          required: ['format', 'width', 'height', 'bytes'],
+          additionalProperties: false,
+          properties: {
+            format: {type: 'string', enum: [...FORMATS]},
+            width: {type: 'integer', minimum: 1},
+            height: {type: 'integer', minimum: 1},
+            bytes: {type: 'integer', minimum: 0},
+          },
+        },
+        Options: {
+          type: 'object',
+          required: ['scale_factor', 'width', 'height', 'fit', 'position', 'quality', 'format', 'metadata'],
+          additionalProperties: false,
+          properties: {
+            scale_factor: nullable({type: 'number', exclusiveMinimum: 0}),
+            width: nullable({type: 'integer', minimum: 1, maximum: MAX_BOX_SIDE}),
+            height: nullable({type: 'integer', minimum: 1, maximum: MAX_BOX_SIDE}),
+            fit: {type: 'string', enum: [...FITS]},
+            position: {type: 'string', enum: [...POSITIONS]},
+            quality: nullable({type: 'integer', minimum: 1, maximum: 100}),
+            format: nullable({type: 'string', enum: ['auto', ...FORMATS]}),
+            metadata: {type: 'string', enum: [...METADATA]},
+          },
+        },
+        Callback: {
+          type: 'object',
+          required: ['url', 'state', 'attempts', 'last_error'],
+          additionalProperties: false,
+          properties: {
+            url: {type: 'string'},
+            state: {type: 'string', enum: ['pending', 'delivered', 'failed']},
+            attempts: {type: 'integer', minimum: 0, maximum: FIXED.webhookAttempts},
+            last_error: nullable({type: 'string'}),
+          },
+        },
+        Status: {
+          type: 'object',
+          required: ['task_id', 'status', 'scale_factor', 'options', 'created_at', 'started_at', 'finished_at', 'input', 'output', 'result_url', 'error', 'callback'],
+          additionalProperties: false,
+          properties: {
+            task_id: ref('TaskId'),
+            status: {type: 'string', enum: STATUSES},
+            scale_factor: nullable({type: 'number', exclusiveMinimum: 0}),
+            options: ref('Options'),
+            created_at: {type: 'string', format: 'date-time'},
+            started_at: nullable({type: 'string', format: 'date-time'}),
+            finished_at: nullable({type: 'string', format: 'date-time'}),
+            input: nullable(ref('Image')),
+            output: nullable(ref('Image')),
+            result_url: nullable({type: 'string', pattern: '^/result/'}),
+            error: nullable(ref('Error/properties/error')),
+            callback: nullable(ref('Callback')),
+          },
+        },
+        Health: {
+          type: 'object',
+          required: ['status', 'workers'],
+          properties: {
+            status: {type: 'string', enum: ['ok', 'unavailable']},
+            workers: {type: 'integer', minimum: 0},
+            degraded: {type: 'object'},
+            error: {type: 'object'},
+          },
+        },
+      },
+    },
+  }
+}
