@@ -7,9 +7,9 @@ import {resolveServerUrl, type ServerLocation} from '../client/server-url.js'
 import {BaseCommand} from './base-command.js'
 
 export abstract class ClientCommand extends BaseCommand {
-  protected client(flags: ServerLocation): ImgscaleClient {
+  protected client(flags: ServerLocation & {'api-key'?: string | undefined}): ImgscaleClient {
     try {
-      return new ImgscaleClient(resolveServerUrl(flags))
+      return new ImgscaleClient(resolveServerUrl(flags), flags['api-key'] || undefined)
     } catch (error) {
       this.fail((error as Error).message)
     }

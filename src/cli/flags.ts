@@ -56,4 +56,5 @@ export const serverFlags = {
   url: Flags.string({description: `server URL, e.g. http://[::1]:5454 (default: -i/-p, else $IMGSCALE_URL, else http://${DEFAULTS.host}:${DEFAULTS.port})`, helpValue: '<url>'}),
   ip: ipFlag({description: 'server address, as given to `serve -i`'}),
   port: portFlag({description: 'server port, as given to `serve -p`'}),
+  'api-key': Flags.string({env: 'IMGSCALE_API_KEY', helpValue: '<key>', description: 'API key, for a server that asks for one (default: $IMGSCALE_API_KEY)'}),
 }

@@ -1,10 +1,11 @@
 /** The readable form of a task's status, for `imgscale status`. */
+import type {OptionsBody} from '../image/options.js'
 import type {ImageSummary, StatusBody} from '../tasks/task.js'
 
 export function formatStatus(status: StatusBody, baseUrl: string): string {
   const rows: Array<[string, string]> = [
     ['status', status.status],
-    ['scale', String(status.scale_factor)],
+    ['resize', describeOptions(status.options)],
     ['input', describeImage(status.input)],
   ]
   if (status.output) rows.push(['output', describeImage(status.output)])
@@ -13,11 +14,30 @@ export function formatStatus(status: StatusBody, baseUrl: string): string {
   if (status.finished_at) rows.push(['finished', `${status.finished_at} (${elapsed(status)})`])
   if (status.result_url) rows.push(['result', new URL(status.result_url, baseUrl).href])
   if (status.error) rows.push(['error', `${status.error.message} (${status.error.code})`])
+  if (status.callback) rows.push(['callback', describeCallback(status.callback)])
   return [`task ${status.task_id}`, ...rows.map(([key, value]) => `  ${key.padEnd(9)}${value}`)].join('\n')
 }
 
 export function describeImage(image: ImageSummary): string {
   return `${image.format} ${image.width}x${image.height}, ${formatBytes(image.bytes)}`
+}
+
+/** `scale 0.5`, or `800x600 cover (attention)`, then what differs from the defaults. */
+export function describeOptions(options: OptionsBody): string {
+  const size = options.scale_factor !== null ? `scale ${options.scale_factor}` : `${options.width ?? 'auto'}x${options.height ?? 'auto'} ${options.fit}`
+  const extras = [
+    options.position !== 'centre' ? `position ${options.position}` : '',
+    options.quality !== null ? `quality ${options.quality}` : '',
+    options.format !== null ? `format ${options.format}` : '',
+    options.metadata === 'keep' ? 'metadata kept' : '',
+  ].filter(Boolean)
+  return [size, ...extras].join(', ')
+}
+
+function describeCallback(callback: NonNullable<StatusBody['callback']>): string {
+  const tries = `${callback.attempts} ${callback.attempts === 1 ? 'try' : 'tries'}`
+  const error = callback.last_error ? `, last: ${callback.last_error}` : ''
+  return `${callback.url} ${callback.state} (${tries}${error})`
 }
 
 function formatBytes(bytes: number): string {

@@ -19,6 +19,32 @@ export interface Uploaded {
   final?: StatusBody
 }
 
+/** How to resize, as the form fields of `POST /upload` take it (contract section 5). */
+export interface ResizeRequest {
+  /** A scale factor, as the user typed it; or a width and/or height instead. */
+  scale?: string | undefined
+  width?: number | undefined
+  height?: number | undefined
+  fit?: string | undefined
+  position?: string | undefined
+  quality?: number | undefined
+  format?: string | undefined
+  metadata?: 'strip' | 'keep' | undefined
+  callbackUrl?: string | undefined
+}
+
+const FIELDS: Record<keyof ResizeRequest, string> = {
+  scale: 'scale_factor',
+  width: 'width',
+  height: 'height',
+  fit: 'fit',
+  position: 'position',
+  quality: 'quality',
+  format: 'format',
+  metadata: 'metadata',
+  callbackUrl: 'callback_url',
+}
+
 export class ClientError extends Error {
   override readonly name = 'ClientError'
   constructor(
@@ -36,22 +62,28 @@ const UPLOAD_TIMEOUT_MS = 10 * 60_000
 const STATUS_WAIT_SECONDS = 2
 
 export class ImgscaleClient {
-  constructor(readonly baseUrl: string) {}
+  constructor(
+    readonly baseUrl: string,
+    /** Sent as `Authorization: Bearer`; never printed. */
+    private readonly apiKey?: string,
+  ) {}
 
   /**
    * Uploads `file`. With `wait`, the server holds its answer up to
    * STATUS_WAIT_SECONDS and, if the task ends by then, sends its final status:
    * most small images need no further request before their download.
    */
-  async upload(file: string, scale: string, options: {format?: string | undefined; wait?: boolean} = {}): Promise<Uploaded> {
+  async upload(file: string, resize: ResizeRequest, options: {wait?: boolean} = {}): Promise<Uploaded> {
     const info = await stat(file).catch((error: NodeJS.ErrnoException) => {
       throw new ClientError(`Cannot read ${file}: ${error.code === 'ENOENT' ? 'no such file' : error.code === 'EACCES' ? 'permission denied' : error.message}.`)
     })
     if (!info.isFile()) throw new ClientError(`Cannot upload ${file}: it is not a regular file.`)
     const form = new FormData()
     form.append('image', await openAsBlob(file), path.basename(file))
-    form.append('scale_factor', scale)
-    if (options.format !== undefined) form.append('format', options.format)
+    for (const [key, field] of Object.entries(FIELDS)) {
+      const value = resize[key as keyof ResizeRequest]
+      if (value !== undefined) form.append(field, String(value))
+    }
     const query = options.wait ? `?wait=${STATUS_WAIT_SECONDS}` : ''
     const response = await this.request(`/upload${query}`, {method: 'POST', body: form}, UPLOAD_TIMEOUT_MS)
     const body = (await response.json()) as {task_id: string; status: StatusBody['status']}
@@ -92,6 +124,11 @@ export class ImgscaleClient {
     return target
   }
 
+  /** Cancels the task if it is unfinished, else forgets it (`DELETE /tasks/<id>`). */
+  async delete(id: string): Promise<void> {
+    await this.request(`/tasks/${encodeURIComponent(id)}`, {method: 'DELETE'})
+  }
+
   /**
    * Long-polls until the task is done or failed, calling onUpdate with each
    * status seen (at least every STATUS_WAIT_SECONDS, for a progress display).
@@ -102,7 +139,7 @@ export class ImgscaleClient {
       const waitSeconds = Math.min(STATUS_WAIT_SECONDS, Math.max(0, Math.floor((deadline - Date.now()) / 1000)))
       const status = await this.status(id, waitSeconds)
       onUpdate(status)
-      if (status.status === 'done' || status.status === 'failed') return status
+      if (status.status === 'done' || status.status === 'failed' || status.status === 'cancelled') return status
       if (Date.now() >= deadline) {
         throw new ClientError(`Task ${id} is still ${status.status} after ${Math.round(timeoutMs / 1000)} s; check later with \`imgscale status ${id}\`.`)
       }
@@ -114,7 +151,8 @@ export class ImgscaleClient {
   private async request(route: string, init: RequestInit = {}, timeoutMs = REQUEST_TIMEOUT_MS): Promise<Response> {
     let response: Response
     try {
-      response = await fetch(new URL(route, this.baseUrl), {...init, signal: AbortSignal.timeout(timeoutMs)})
+      const headers = this.apiKey ? {Authorization: `Bearer ${this.apiKey}`} : undefined
+      response = await fetch(new URL(route, this.baseUrl), {...init, headers, signal: AbortSignal.timeout(timeoutMs)})
     } catch (error) {
       throw new ClientError(`Cannot reach the imgscale server at ${this.baseUrl}: ${networkReason(error)}.`)
     }
@@ -123,6 +161,9 @@ export class ImgscaleClient {
       .json()
       .then((body) => (body as {error?: ErrorBody}).error)
       .catch(() => undefined)
+    if (apiError?.code === 'unauthorized') {
+      throw new ClientError(`${apiError.message} Give it with --api-key or $IMGSCALE_API_KEY.`, apiError.code)
+    }
     if (apiError) throw new ClientError(apiError.message, apiError.code)
     throw new ClientError(`The server at ${this.baseUrl} answered ${response.status} ${response.statusText}.`)
   }

@@ -9,11 +9,10 @@ import path from 'node:path'
 import type {ErrorBody} from '../errors.js'
 import {EXTENSION} from '../image/formats.js'
 import type {TaskStatus} from '../tasks/task.js'
-import {ClientError, type ImgscaleClient} from './api-client.js'
+import {ClientError, type ImgscaleClient, type ResizeRequest} from './api-client.js'
 
 export interface BatchOptions {
-  scale: string
-  format?: string
+  resize: ResizeRequest
   /** Wait for each task to end (implied by outDir). */
   wait: boolean
   /** Save the results here. */
@@ -74,14 +73,14 @@ async function processFile(client: ImgscaleClient, file: string, options: BatchO
   const item: BatchItem = {file, taskId: null, status: 'failed', output: null, error: null}
   try {
     const waiting = options.wait || Boolean(options.outDir)
-    const uploaded = await client.upload(file, options.scale, {format: options.format, wait: waiting})
+    const uploaded = await client.upload(file, options.resize, {wait: waiting})
     item.taskId = uploaded.taskId
     item.status = uploaded.status
     if (!waiting) return item
 
     const final = uploaded.final ?? (await client.waitForEnd(uploaded.taskId, options.timeoutMs))
     item.status = final.status
-    if (final.status === 'failed') {
+    if (final.status !== 'done') {
       item.error = {code: final.error!.code, message: final.error!.message}
       return item
     }

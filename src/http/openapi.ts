@@ -27,6 +27,7 @@ const retryAfter = {'Retry-After': {description: 'Seconds to wait before trying 
 
 export function openApiDocument(config: Pick<ServiceConfig, 'maxScale' | 'maxUploadBytes'>): object {
   const protectedOp = {security: [{apiKey: []}, {}]}
+  const internal = error('internal: the server failed; nothing the request did.')
   const unauthorized = error('An API key is required and was missing or wrong (only when the server has keys). `WWW-Authenticate: Bearer`.')
   return {
     openapi: '3.1.0',
@@ -78,6 +79,7 @@ export function openApiDocument(config: Pick<ServiceConfig, 'maxScale' | 'maxUpl
             '202': {description: 'Accepted: the task is queued.', headers: {Location: {description: '/status/<task_id>', schema: {type: 'string'}}}, content: json(ref('Accepted'))},
             '400': error('missing_image, invalid_scale_factor, invalid_format, invalid_option, invalid_callback_url or invalid_request.'),
             '401': unauthorized,
+            '500': internal,
             '413': error('payload_too_large: over the upload limit.'),
             '415': error('unsupported_media_type: not an image imgscale takes.'),
             '422': error('image_too_large: over the input or output pixel limit.'),
@@ -96,6 +98,7 @@ export function openApiDocument(config: Pick<ServiceConfig, 'maxScale' | 'maxUpl
             '200': {description: 'The status document.', content: json(ref('Status'))},
             '400': error('invalid_task_id, or invalid_request (a bad wait).'),
             '401': unauthorized,
+            '500': internal,
             '404': error('not_found: never existed, deleted or expired.'),
             '503': {description: 'unavailable', headers: retryAfter, content: json(ref('Error'))},
           },
@@ -115,6 +118,7 @@ export function openApiDocument(config: Pick<ServiceConfig, 'maxScale' | 'maxUpl
             '304': {description: 'Not modified (If-None-Match).'},
             '400': error('invalid_task_id'),
             '401': unauthorized,
+            '500': internal,
             '404': error('not_found'),
             '409': {description: 'not_ready: still queued or processing.', headers: retryAfter, content: json(ref('Error'))},
             '410': error('cancelled: the task was cancelled.'),
@@ -133,6 +137,7 @@ export function openApiDocument(config: Pick<ServiceConfig, 'maxScale' | 'maxUpl
             '204': {description: 'Cancelled or forgotten.'},
             '400': error('invalid_task_id'),
             '401': unauthorized,
+            '500': internal,
             '404': error('not_found'),
             '503': {description: 'unavailable', headers: retryAfter, content: json(ref('Error'))},
           },

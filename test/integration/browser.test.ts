@@ -66,7 +66,8 @@ describe('the browser page (GET /)', function () {
     // The result image really loaded, at its real size, and the download link points at it.
     await page.waitForFunction('document.getElementById("result").complete')
     expect(await page.evaluate('[document.getElementById("result").naturalWidth, document.getElementById("result").naturalHeight]')).to.deep.equal([300, 225])
-    expect(await page.getAttribute('#download', 'href')).to.match(/^\/result\/[0-9A-Z]{26}$/)
+    expect(await page.getAttribute('#download', 'href')).to.match(/^blob:/)
+    expect(await page.getAttribute('#download', 'download')).to.match(/^[0-9A-Z]{26}\.jpg$/)
     if (process.env['UPDATE_SCREENSHOT']) writeFileSync(SCREENSHOT, await page.screenshot({fullPage: true, type: 'jpeg', quality: 80}))
   })
 
@@ -118,11 +119,11 @@ describe('the browser page (GET /)', function () {
 
   it('is usable from the keyboard: the file chooser, the scale and the button are reached with Tab', async () => {
     const reached: string[] = []
-    for (let i = 0; i < 6; i++) {
+    for (let i = 0; i < 12; i++) {
       await page.keyboard.press('Tab')
       reached.push(await page.evaluate<string>('document.activeElement?.id ?? ""'))
     }
-    expect(reached).to.include.members(['image', 'scale-range', 'scale', 'format', 'submit'])
+    expect(reached).to.include.members(['image', 'scale-range', 'scale', 'width', 'height', 'fit', 'quality', 'format', 'submit'])
   })
 
   it('fits a phone-sized screen without sideways scrolling', async () => {

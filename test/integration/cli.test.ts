@@ -256,7 +256,7 @@ describe('submit in batch: many files, one folder of results', function () {
   it('refuses a call without a scale in one sentence, and a folder with no images', async () => {
     const noScale = await runCli(['submit', path.join(inputs, 'a.jpg'), ...url()])
     expect(noScale.code).to.equal(1)
-    expect(noScale.stderr).to.equal('imgscale: Give one or more image files, then the scale factor, e.g. `imgscale submit a.jpg 0.5`.\n')
+    expect(noScale.stderr).to.equal('imgscale: Give one or more image files, then the scale factor (`imgscale submit a.jpg 0.5`), or --width/--height.\n')
     const empty = await mkdtemp(path.join(dir, 'empty-'))
     const none = await runCli(['submit', empty, '0.5', ...url()])
     expect(none.code).to.equal(1)

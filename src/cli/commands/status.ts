@@ -19,6 +19,6 @@ export default class Status extends ClientCommand {
     const client = this.client(flags)
     const status = await client.status(args.id)
     this.log(flags.json ? JSON.stringify(status, null, 2) : formatStatus(status, client.baseUrl))
-    if (status.status === 'failed') this.exit(1)
+    if (status.status === 'failed' || status.status === 'cancelled') this.exit(1)
   }
 }

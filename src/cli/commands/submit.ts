@@ -2,9 +2,10 @@ import {mkdir, stat} from 'node:fs/promises'
 
 import {Args, Flags, ux, type Interfaces} from '@oclif/core'
 
-import {ClientError, type ImgscaleClient} from '../../client/api-client.js'
+import {ClientError, type ImgscaleClient, type ResizeRequest} from '../../client/api-client.js'
 import {expandInputs, resultPathIn, runBatch} from '../../client/batch.js'
 import {EXTENSION} from '../../image/formats.js'
+import {FITS, MAX_BOX_SIDE, POSITIONS} from '../../image/options.js'
 import {itemLine, progressOn} from '../batch-report.js'
 import {ClientCommand} from '../client-command.js'
 import {serverFlags} from '../flags.js'
@@ -23,24 +24,38 @@ Several files, or a directory (its images): a batch. Up to --concurrency are
 in flight; stdout gets one line per file (file, task id, status, saved path or
 error, tab-separated; --json: one JSON object per line); stderr shows a
 progress bar on a terminal, plain lines otherwise. -o names the folder the
-results go to. Exits 1 if any file failed, after finishing the others.`
+results go to. Exits 1 if any file failed, after finishing the others.
+
+Instead of a scale factor, --width and/or --height give a box (then every
+argument is a file); --fit says how the image goes into it (inside: within
+it, contain: padded to it, cover: cropped to it, fill: stretched to it,
+outside: covering it), --position what cover keeps (attention: smart crop).`
   static override examples = [
     '<%= config.bin %> submit photo.jpg 0.5',
     '<%= config.bin %> submit photo.jpg 0.25 --wait -o small.jpg',
     '<%= config.bin %> submit photo.png 2 --format webp --url http://[::1]:5454',
     '<%= config.bin %> submit a.jpg b.png c.webp 0.5 --wait -o outdir/',
     '<%= config.bin %> submit holiday/ 0.25 -o thumbs/ --json',
+    '<%= config.bin %> submit photo.jpg --width 800 --height 800 --fit cover --position attention -o square.jpg',
+    '<%= config.bin %> submit photo.jpg --width 1200 --format auto --quality 70 --callback https://example.com/hooks/imgscale',
   ]
   // Any number of files, then the scale: checked in run().
   static override strict = false
   static override args = {
     file: Args.string({description: 'image(s) to upload (JPEG, PNG, WebP, AVIF, GIF or TIFF), or a directory of them', required: true}),
     // Not `required`: with any number of files before it, run() checks it and says what is missing in one sentence.
-    scale: Args.string({description: 'scale factor, e.g. 0.5 (0 < scale <= the server maximum, 10 by default); always last'}),
+    scale: Args.string({description: 'scale factor, e.g. 0.5 (0 < scale <= the server maximum, 10 by default); always last; left out with --width/--height'}),
   }
   static override flags = {
     ...serverFlags,
-    format: Flags.string({description: 'output format: jpeg, png, webp, avif, gif or tiff (default: the input format)'}),
+    format: Flags.string({description: 'output format: jpeg, png, webp, avif, gif, tiff, or auto (AVIF, else WebP, as the server negotiates; default: the input format)'}),
+    width: Flags.integer({min: 1, max: MAX_BOX_SIDE, description: 'target width in pixels, instead of a scale factor'}),
+    height: Flags.integer({min: 1, max: MAX_BOX_SIDE, description: 'target height in pixels, instead of a scale factor'}),
+    fit: Flags.option({options: FITS, description: 'with --width and --height: how the image goes into the box (default: inside)'})(),
+    position: Flags.option({options: POSITIONS, description: 'with --fit cover: what to keep (entropy, attention: smart crop; default: centre)'})(),
+    quality: Flags.integer({min: 1, max: 100, description: 'JPEG, WebP, AVIF or TIFF quality, 1-100'}),
+    'keep-metadata': Flags.boolean({description: 'keep EXIF, XMP and the ICC profile (default: strip them, output sRGB)'}),
+    callback: Flags.string({helpValue: '<url>', description: 'http(s) URL the server POSTs the status document to when the task ends'}),
     wait: Flags.boolean({char: 'W', description: 'wait until the task is done or failed'}),
     output: Flags.string({char: 'o', description: 'save the result here (implies --wait); for a batch, the folder for all results', helpValue: '<path>'}),
     timeout: Flags.integer({min: 1, default: 300, description: 'seconds --wait waits for one task before giving up'}),
@@ -51,31 +66,44 @@ results go to. Exits 1 if any file failed, after finishing the others.`
   async run(): Promise<void> {
     const {argv, flags} = await this.parse(Submit)
     const inputs = argv as string[]
-    if (inputs.length < 2) this.fail('Give one or more image files, then the scale factor, e.g. `imgscale submit a.jpg 0.5`.')
-    const scale = inputs.pop()!
+    const boxed = flags.width !== undefined || flags.height !== undefined
+    if (inputs.length < (boxed ? 1 : 2)) {
+      this.fail('Give one or more image files, then the scale factor (`imgscale submit a.jpg 0.5`), or --width/--height.')
+    }
+    const resize: ResizeRequest = {
+      scale: boxed ? undefined : inputs.pop(),
+      width: flags.width,
+      height: flags.height,
+      fit: flags.fit,
+      position: flags.position,
+      quality: flags.quality,
+      format: flags.format,
+      metadata: flags['keep-metadata'] ? 'keep' : undefined,
+      callbackUrl: flags.callback,
+    }
     const client = this.client(flags)
     const files = await expandInputs(inputs)
     const batch = files.length !== 1 || files[0] !== inputs[0] || flags.json
-    if (batch) return this.runBatch(client, files, scale, flags)
-    await this.runOne(client, files[0]!, scale, flags)
+    if (batch) return this.runBatch(client, files, resize, flags)
+    await this.runOne(client, files[0]!, resize, flags)
   }
 
-  private async runBatch(client: ImgscaleClient, files: string[], scale: string, flags: SubmitFlags): Promise<void> {
+  private async runBatch(client: ImgscaleClient, files: string[], resize: ResizeRequest, flags: SubmitFlags): Promise<void> {
     if (files.length === 0) this.fail('No image files to upload.')
     const progress = progressOn(process.stderr, files.length)
     const items = await runBatch(
       client,
       files,
-      {scale, format: flags.format, wait: flags.wait, outDir: flags.output, concurrency: flags.concurrency, timeoutMs: flags.timeout * 1000},
+      {resize, wait: flags.wait, outDir: flags.output, concurrency: flags.concurrency, timeoutMs: flags.timeout * 1000},
       (item) => progress.advance(item, itemLine(item, flags.json)),
     ).finally(() => progress.stop())
     const failed = items.filter((item) => item.status === 'failed').length
     if (failed > 0) this.fail(`${failed} of ${files.length} files failed.`)
   }
 
-  private async runOne(client: ImgscaleClient, file: string, scale: string, flags: SubmitFlags): Promise<void> {
+  private async runOne(client: ImgscaleClient, file: string, resize: ResizeRequest, flags: SubmitFlags): Promise<void> {
     const waiting = flags.wait || flags.output !== undefined
-    const uploaded = await client.upload(file, scale, {format: flags.format, wait: waiting})
+    const uploaded = await client.upload(file, resize, {wait: waiting})
     const id = uploaded.taskId
     this.log(id)
     if (!waiting) return
@@ -88,8 +116,8 @@ results go to. Exits 1 if any file failed, after finishing the others.`
         if (progress) ux.action.status = status.status
       }))
     if (progress) ux.action.stop(final.status)
-    if (final.status === 'failed') {
-      throw new ClientError(`Task ${id} failed: ${final.error!.message} (${final.error!.code})`)
+    if (final.status !== 'done') {
+      throw new ClientError(`Task ${id} ${final.status}: ${final.error!.message} (${final.error!.code})`)
     }
     if (!flags.output) return
     if (await isFolder(flags.output)) {

@@ -1,5 +1,7 @@
 // The browser page: the same POST /upload, GET /status (long poll) and
-// GET /result that curl and the CLI use, nothing more.
+// GET /result that curl and the CLI use, nothing more. With an API key (asked
+// for when the server answers 401) every request carries it, the result's
+// image included, which is why that is fetched rather than linked.
 const $ = (id) => document.getElementById(id)
 const form = $('form')
 const input = $('image')
@@ -32,48 +34,72 @@ drop.addEventListener('drop', (event) => {
   showChosen(input.files[0])
 })
 
+const KEY_STORE = 'imgscale-api-key'
+$('key').value = sessionStorage.getItem(KEY_STORE) ?? ''
+if ($('key').value) $('key-row').hidden = false
+$('key').addEventListener('change', () => sessionStorage.setItem(KEY_STORE, $('key').value.trim()))
+
+/** fetch, with the API key when one was given. */
+function send(url, init = {}) {
+  const key = $('key').value.trim()
+  return fetch(url, key ? {...init, headers: {Authorization: `Bearer ${key}`}} : init)
+}
+
 form.addEventListener('submit', async (event) => {
   event.preventDefault()
   const file = input.files[0]
+  const boxed = $('width').value !== '' || $('height').value !== ''
   const value = Number(scale.value)
   if (!file) return fail('Choose an image first.')
-  if (!(value > 0 && value <= maxScale)) return fail(`The scale factor must be more than 0 and at most ${maxScale}.`)
+  if (!boxed && !(value > 0 && value <= maxScale)) return fail(`The scale factor must be more than 0 and at most ${maxScale}.`)
 
   reset()
   $('submit').disabled = true
   try {
     const body = new FormData()
     body.append('image', file, file.name)
-    body.append('scale_factor', scale.value)
+    if (boxed) {
+      for (const id of ['width', 'height']) if ($(id).value !== '') body.append(id, $(id).value)
+      body.append('fit', $('fit').value)
+    } else {
+      body.append('scale_factor', scale.value)
+    }
+    if ($('quality').value !== '') body.append('quality', $('quality').value)
     if ($('format').value) body.append('format', $('format').value)
     say('Uploading…')
     // The upload itself waits a little: a task that ends by then comes back
     // as its full status document (200), with no long poll needed.
-    const answer = await call(fetch(`/upload?wait=${POLL_WAIT_SECONDS}`, {method: 'POST', body}))
+    const answer = await call(send(`/upload?wait=${POLL_WAIT_SECONDS}`, {method: 'POST', body}))
     say(`Task ${answer.task_id}: ${answer.status}…`)
     const task = answer.created_at !== undefined && ended(answer) ? answer : await waitForEnd(answer.task_id)
-    if (task.status === 'failed') return fail(task.error.message, task.error.code)
-    show(file, task)
+    if (task.status !== 'done') return fail(task.error.message, task.error.code)
+    await show(file, task)
   } catch (error) {
+    if (error.code === 'unauthorized') askForKey()
     fail(error.message, error.code)
   } finally {
     $('submit').disabled = false
   }
 })
 
+function askForKey() {
+  $('key-row').hidden = false
+  $('key').focus()
+}
+
 /** Long polls short enough that a task waiting its turn shows when it starts. */
 const POLL_WAIT_SECONDS = 2
 
 async function waitForEnd(id) {
   for (;;) {
-    const task = await call(fetch(`/status/${id}?wait=${POLL_WAIT_SECONDS}`))
+    const task = await call(send(`/status/${id}?wait=${POLL_WAIT_SECONDS}`))
     say(`Task ${id}: ${task.status}…`)
     if (ended(task)) return task
   }
 }
 
 function ended(task) {
-  return task.status === 'done' || task.status === 'failed'
+  return task.status === 'done' || task.status === 'failed' || task.status === 'cancelled'
 }
 
 /** The JSON of a response, or an Error carrying the API's code and message. */
@@ -91,13 +117,17 @@ async function call(pending) {
   throw error
 }
 
-function show(file, task) {
+async function show(file, task) {
   const {input: from, output: to} = task
+  const response = await send(task.result_url)
+  if (!response.ok) return fail(`The result could not be downloaded (${response.status}).`)
+  const result = URL.createObjectURL(await response.blob())
   $('original').src = URL.createObjectURL(file)
   $('original-size').textContent = `${from.width}×${from.height} px, ${bytes(from.bytes)}, ${from.format}`
-  $('result').src = task.result_url
+  $('result').src = result
   $('result-size').textContent = `${to.width}×${to.height} px, ${bytes(to.bytes)}, ${to.format}`
-  $('download').href = task.result_url
+  $('download').href = result
+  $('download').download = `${task.task_id}.${to.format === 'jpeg' ? 'jpg' : to.format}`
   $('compare').hidden = false
   say(`Done: ${from.width}×${from.height} → ${to.width}×${to.height}.`)
 }
@@ -114,6 +144,7 @@ function reset() {
     if ($(id).src.startsWith('blob:')) URL.revokeObjectURL($(id).src)
     $(id).removeAttribute('src')
   }
+  $('download').removeAttribute('href')
 }
 
 function say(text) {
