@@ -68,12 +68,19 @@ export function configFrom(flags: ProcessingFlags & Partial<Record<string, unkno
   }
 }
 
-/** Runs until SIGINT or SIGTERM, then stops (a second signal exits at once, skipping the drain) and exits 0. */
-export async function runUntilSignalled(log: Logger, stop: () => Promise<void>): Promise<never> {
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+/**
+ * Prints the ready line, runs until SIGINT or SIGTERM, then stops (a second
+ * signal exits at once, skipping the drain) and exits 0. The handlers are in
+ * place before the line is printed: a supervisor that signals the moment it
+ * reads it would otherwise kill the process outright.
+ */
+export async function runUntilSignalled(log: Logger, ready: () => void, stop: () => Promise<void>): Promise<never> {
+  const signalled = new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGINT', resolve)
     process.once('SIGTERM', resolve)
   })
+  ready()
+  const signal = await signalled
   const forceExit = (): never => process.exit(1)
   process.once('SIGINT', forceExit)
   process.once('SIGTERM', forceExit)

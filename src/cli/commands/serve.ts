@@ -93,8 +93,11 @@ server A alone.`
     // the client commands should not pay for the server's modules.
     const {startService} = await import('../../service/serve.js')
     const service = await this.started(startService(config, log))
-    this.log(`imgscale ready: ${service.url} (${service.summary})`)
-    await runUntilSignalled(log, () => service.stop())
+    await runUntilSignalled(
+      log,
+      () => this.log(`imgscale ready: ${service.url} (${service.summary})`),
+      () => service.stop(),
+    )
   }
 }
 

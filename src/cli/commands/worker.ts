@@ -31,8 +31,11 @@ SIGINT/SIGTERM finish the tasks held (bounded by --shutdown-grace), then exit 0.
     // Loaded here: BullMQ and ioredis are for this command only (see serve.ts).
     const {startWorkerService} = await import('../../service/worker-service.js')
     const worker = await this.started(startWorkerService(configFrom(flags), metricsAt, log))
-    this.log(`imgscale worker ready: ${worker.summary}`)
     if (worker.metricsUrl) log.info({url: worker.metricsUrl}, 'serving /metrics and /healthz')
-    await runUntilSignalled(log, () => worker.stop())
+    await runUntilSignalled(
+      log,
+      () => this.log(`imgscale worker ready: ${worker.summary}`),
+      () => worker.stop(),
+    )
   }
 }
