@@ -23,7 +23,8 @@ export async function upload(baseUrl: string, parts: UploadParts, request: {quer
 export interface StatusDoc {
   task_id: string
   status: string
-  scale_factor: number
+  scale_factor: number | null
+  options: Record<string, unknown>
   created_at: string
   started_at: string | null
   finished_at: string | null
@@ -31,6 +32,7 @@ export interface StatusDoc {
   output: {format: string; width: number; height: number; bytes: number} | null
   result_url: string | null
   error: {code: string; message: string} | null
+  callback: {url: string; state: string; attempts: number; last_error: string | null} | null
 }
 
 /** Uploads, expects the 202, and returns the task id. */
@@ -47,7 +49,7 @@ export async function waitForEnd(baseUrl: string, id: string): Promise<StatusDoc
     const response = await fetch(`${baseUrl}/status/${id}`)
     expect(response.status).to.equal(200)
     const status = (await response.json()) as StatusDoc
-    if (status.status === 'done' || status.status === 'failed') return status
+    if (status.status === 'done' || status.status === 'failed' || status.status === 'cancelled') return status
     await new Promise((resolve) => setTimeout(resolve, 50))
   }
   throw new Error(`task ${id} did not end`)
