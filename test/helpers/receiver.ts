@@ -18,7 +18,7 @@ export class Receiver {
   /** By path: answers to give in turn (the last one repeats); default 200. */
   private readonly script = new Map<string, Answer[]>()
 
-  private constructor(host: string) {
+  private constructor() {
     this.server = http.createServer((req, res) => {
       let body = ''
       req.setEncoding('utf8')
@@ -52,7 +52,7 @@ export class Receiver {
   }
 
   static async start(host = '127.0.0.1', port = 0): Promise<Receiver> {
-    const receiver = new Receiver(host)
+    const receiver = new Receiver()
     await new Promise<void>((resolve, reject) => {
       receiver.server.once('error', reject)
       receiver.server.listen(port, host, resolve)

@@ -1,5 +1,6 @@
 import {expect} from 'chai'
 
+import {PLAIN_RESIZE} from '../../src/image/plan.js'
 import {encodeFrame, encodeFrameHead, FrameDecoder, FrameError, FrameType, PREFIX_BYTES, type Frame} from '../../src/protocol/frame.js'
 import {parseJob, parseReply} from '../../src/protocol/messages.js'
 
@@ -82,8 +83,10 @@ describe('protocol: frame codec', () => {
 describe('protocol: messages', () => {
   const frame = (type: FrameType, header: Record<string, unknown>, bytes = Buffer.alloc(0)): Frame => ({type, header, body: bytes})
 
-  it('reads a valid job header', () => {
-    expect(parseJob(frame(FrameType.Job, job))).to.deep.equal(job)
+  it('reads a valid job header; one from before resize options is a plain exact-size resize', () => {
+    expect(parseJob(frame(FrameType.Job, job))).to.deep.equal({...job, ...PLAIN_RESIZE})
+    const boxed = {...job, fit: 'cover', position: 'attention', quality: 60, keepMetadata: true}
+    expect(parseJob(frame(FrameType.Job, boxed))).to.deep.equal(boxed)
   })
 
   const badJobs: Array<[string, Record<string, unknown>]> = [
@@ -91,6 +94,11 @@ describe('protocol: messages', () => {
     ['an unknown format', {...job, format: 'svg'}],
     ['a zero width', {...job, width: 0}],
     ['a fractional height', {...job, height: 1.5}],
+    ['an unknown fit', {...job, fit: 'inside'}],
+    ['an unknown position', {...job, position: 'middle'}],
+    ['a quality of 0', {...job, quality: 0}],
+    ['a quality over 100', {...job, quality: 101}],
+    ['a quality that is text', {...job, quality: '80'}],
     ['a string size', {...job, width: '10'}],
   ]
   for (const [what, header] of badJobs) {

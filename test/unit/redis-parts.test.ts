@@ -76,7 +76,7 @@ describe('Redis engine parts', function () {
     expect(await probe.pttl(keys.upload(task.id)), 'a queued upload does not expire').to.equal(-1)
     expect(await probe.pttl(keys.task(task.id))).to.equal(-1)
     const call = await serverB.job(0)
-    expect(call.job).to.deep.equal({id: task.id, format: 'jpeg', width: 300, height: 225, frames: 1})
+    expect(call.job).to.deep.equal({id: task.id, format: 'jpeg', width: 300, height: 225, frames: 1, ...PLAIN_RESIZE})
     expect(call.job).to.not.have.property('token')
     expect(call.image.toString()).to.equal('image bytes')
     call.answer({...ok(task.id, 6), stored: false}, Buffer.from('result'))
