@@ -86,7 +86,9 @@ export class CallbackDeliverer {
     for (const task of await this.queue.due(Date.now(), room, this.delivering)) {
       if (this.delivering.has(task.id) || !task.callback) continue
       this.delivering.add(task.id)
-      void this.deliver(task).finally(() => this.delivering.delete(task.id))
+      this.deliver(task)
+        .catch((error: unknown) => this.log.error({task: task.id, err: error}, 'delivering a callback failed unexpectedly'))
+        .finally(() => this.delivering.delete(task.id))
     }
   }
 

@@ -5,9 +5,9 @@ import path from 'node:path'
 
 import {pino} from 'pino'
 
+import type {PoolHealth} from '../../src/backend/pool.js'
 import {scaleOptions} from '../../src/image/options.js'
 import {PLAIN_RESIZE} from '../../src/image/plan.js'
-import type {PoolHealth} from '../../src/backend/pool.js'
 import {Metrics} from '../../src/metrics.js'
 import {DiskState} from '../../src/storage/disk-state.js'
 import {DataDir} from '../../src/tasks/data-dir.js'
