@@ -10,6 +10,7 @@ import {chromium, type Browser, type Page} from 'playwright-core'
 
 import {submit} from '../helpers/api.js'
 import {photo, PHOTO, SLOW} from '../helpers/images.js'
+import {until} from '../helpers/processes.js'
 import {serveForSuite} from '../helpers/serve.js'
 
 const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium'
@@ -91,6 +92,24 @@ describe('the browser page (GET /)', function () {
     expect(await page.textContent('#result-size')).to.match(/^150×113 px, /)
   })
 
+  it('a width and height with a fit replace the scale: cover gives exactly the box, quality is sent', async () => {
+    await page.setInputFiles('#image', PHOTO.jpeg.file)
+    await page.fill('#width', '200')
+    await page.fill('#height', '200')
+    await page.selectOption('#fit', 'cover')
+    await page.fill('#quality', '40')
+    await page.click('#submit')
+    await page.waitForSelector('#compare:not([hidden])', {timeout: 30_000})
+    expect(await page.textContent('#result-size')).to.match(/^200×200 px, .*, jpeg$/)
+    await page.waitForFunction('document.getElementById("result").complete')
+    expect(await page.evaluate('[document.getElementById("result").naturalWidth, document.getElementById("result").naturalHeight]')).to.deep.equal([200, 200])
+    // Only a width: the height follows the aspect ratio.
+    await page.fill('#height', '')
+    await page.fill('#width', '150')
+    await page.click('#submit')
+    await until('the new result', async () => (await page.textContent('#result-size'))?.startsWith('150×113'), 30_000)
+  })
+
   it('is served with a policy that allows nothing but this server', async () => {
     const response = await fetch(served().url)
     expect(response.headers.get('content-type')).to.equal('text/html; charset=utf-8')
@@ -165,6 +184,42 @@ describe('the browser page with a busy server', function () {
       expect(at('queued'), seen.join(' | ')).to.be.at.least(0)
       expect(at('processing'), seen.join(' | ')).to.be.above(at('queued'))
       expect(seen.at(-1)).to.match(/^Done: 3840×2160 → 3840×2160/)
+    } finally {
+      await page.close()
+    }
+  })
+})
+
+describe('the browser page on a server with an API key', function () {
+  const served = serveForSuite(['--api-key', 'page-key-123'])
+  let browser: Browser
+  before(async () => {
+    browser = await launch()
+  })
+  after(async () => {
+    await browser?.close()
+  })
+
+  it('asks for the key when the server answers 401, then works with it, the result image included', async () => {
+    const page = await browser.newPage()
+    try {
+      await page.goto(served().url)
+      expect(await page.isHidden('#key-row')).to.equal(true)
+      await page.setInputFiles('#image', PHOTO.jpeg.file)
+      await page.fill('#scale', '0.5')
+      await page.click('#submit')
+      await page.waitForSelector('#error:not([hidden])')
+      expect(await page.textContent('#error')).to.match(/API key.*\(unauthorized\)/)
+      expect(await page.isVisible('#key-row')).to.equal(true)
+      expect(await page.evaluate('document.activeElement.id')).to.equal('key')
+
+      await page.fill('#key', 'page-key-123')
+      await page.click('#submit')
+      await page.waitForSelector('#compare:not([hidden])', {timeout: 30_000})
+      expect(await page.textContent('#result-size')).to.match(/^300×225 px/)
+      await page.waitForFunction('document.getElementById("result").complete')
+      expect(await page.evaluate('document.getElementById("result").naturalWidth')).to.equal(300)
+      expect(await page.isHidden('#error')).to.equal(true)
     } finally {
       await page.close()
     }

@@ -6,6 +6,8 @@ import {expect} from 'chai'
 
 import {runCli, runCliOnTerminal} from '../helpers/cli.js'
 import {PHOTO, sizeOf, truncatedJpeg} from '../helpers/images.js'
+import {until} from '../helpers/processes.js'
+import {Receiver} from '../helpers/receiver.js'
 import {startServe, type Served} from '../helpers/serve.js'
 
 const ULID = /^[0-7][0-9A-HJKMNP-TV-Z]{25}$/
@@ -15,7 +17,7 @@ describe('client commands against a real server', function () {
   let dir: string
   let port: string
   before(async () => {
-    served = await startServe(['-i', '::1'])
+    served = await startServe(['-i', '::1', '--webhook-allow', '::1/128'])
     port = new URL(served.url).port
     dir = await mkdtemp(path.join(os.tmpdir(), 'imgscale-cli-'))
   })
@@ -69,6 +71,57 @@ describe('client commands against a real server', function () {
     expect(readable.stdout).to.match(/output\s+jpeg 300x225/)
     const json = await runCli(['status', id, '--json', ...url()])
     expect(JSON.parse(json.stdout)).to.include({task_id: id, status: 'done', scale_factor: 0.5})
+  })
+
+  it('submit --width/--height/--fit/--position/--quality/--keep-metadata: every argument is a file, the box is exact', async () => {
+    const out = path.join(dir, 'square.jpg')
+    const args = ['submit', PHOTO.jpeg.file, '--width', '120', '--height', '120', '--fit', 'cover', '--position', 'attention', '--quality', '60', '--keep-metadata', '-o', out, ...url()]
+    const {code, stdout, stderr} = await runCli(args)
+    expect(code, stderr).to.equal(0)
+    expect(await sizeOf(await readFile(out))).to.include({format: 'jpeg', width: 120, height: 120})
+    const status = await runCli(['status', stdout.trim(), ...url()])
+    expect(status.stdout).to.match(/resize\s+120x120 cover, position attention, quality 60, metadata kept/)
+    const json = JSON.parse((await runCli(['status', stdout.trim(), '--json', ...url()])).stdout) as {options: object}
+    expect(json.options).to.deep.equal({scale_factor: null, width: 120, height: 120, fit: 'cover', position: 'attention', quality: 60, format: null, metadata: 'keep'})
+    // One side only: the other follows; --format auto negotiates (the CLI names no Accept: the input format).
+    const wide = path.join(dir, 'wide.jpg')
+    expect((await runCli(['submit', PHOTO.jpeg.file, '--width', '150', '--format', 'auto', '-o', wide, ...url()])).code).to.equal(0)
+    expect(await sizeOf(await readFile(wide))).to.include({format: 'jpeg', width: 150, height: 113})
+  })
+
+  it('submit refuses bad option values before uploading, in one sentence', async () => {
+    for (const [flag, value] of [['--width', '0'], ['--quality', '101'], ['--fit', 'stretch'], ['--position', 'middle']]) {
+      const {code, stderr} = await runCli(['submit', PHOTO.jpeg.file, flag!, value!, ...url()])
+      expect(code, `${flag} ${value}`).to.equal(2)
+      expect(stderr, `${flag} ${value}`).to.contain(flag!.slice(2))
+    }
+    // What only the server can judge comes back as its sentence.
+    const png = await runCli(['submit', PHOTO.png.file, '0.5', '--quality', '50', ...url()])
+    expect(png.code).to.equal(1)
+    expect(png.stderr).to.match(/^imgscale: quality applies to JPEG, WebP, AVIF and TIFF output; this task's output is png/)
+  })
+
+  it('submit --callback: a forbidden one is one sentence; status shows a callback and how its delivery went; delete forgets', async () => {
+    const {stdout, code, stderr} = await runCli(['submit', PHOTO.jpeg.file, '0.5', '--callback', 'http://127.0.0.1:9/hook', ...url()])
+    expect(code, stderr).to.equal(1)
+    expect(stderr).to.match(/^imgscale: callback_url leads to 127\.0\.0\.1, a loopback/)
+    expect(stdout).to.equal('')
+    const receiver = await Receiver.start('::1')
+    let id: string
+    try {
+      id = (await runCli(['submit', PHOTO.jpeg.file, '0.5', '--wait', '--callback', receiver.url('/hook'), ...url()])).stdout.trim()
+      await until('the callback', () => receiver.requestsTo('/hook').length === 1)
+      await until('its state saved', async () => /delivered/.test((await runCli(['status', id, ...url()])).stdout))
+      expect((await runCli(['status', id, ...url()])).stdout).to.match(/callback\s+http:\/\/\[::1\]:\d+\/hook delivered \(1 try\)/)
+    } finally {
+      await receiver.stop()
+    }
+    const removed = await runCli(['delete', id, ...url()])
+    expect(removed.code, removed.stderr).to.equal(0)
+    expect(removed.stdout).to.equal('')
+    const gone = await runCli(['status', id, ...url()])
+    expect(gone.code).to.equal(1)
+    expect(gone.stderr).to.match(/^imgscale: No task .* it never existed or has expired\.\n$/)
   })
 
   it('result -o downloads the image; without -o it saves <id>.<ext> here', async () => {
