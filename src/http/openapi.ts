@@ -24,6 +24,7 @@ const waitParam = {
   schema: {type: 'string', pattern: '^\\d+(\\.\\d+)?$'},
 }
 const retryAfter = {'Retry-After': {description: 'Seconds to wait before trying again.', schema: {type: 'string'}}}
+const unavailable = {description: 'unavailable: the task store (Redis) cannot be reached.', headers: retryAfter, content: json(ref('Error'))}
 
 export function openApiDocument(config: Pick<ServiceConfig, 'maxScale' | 'maxUploadBytes'>): object {
   const protectedOp = {security: [{apiKey: []}, {}]}
@@ -100,7 +101,7 @@ export function openApiDocument(config: Pick<ServiceConfig, 'maxScale' | 'maxUpl
             '401': unauthorized,
             '500': internal,
             '404': error('not_found: never existed, deleted or expired.'),
-            '503': {description: 'unavailable', headers: retryAfter, content: json(ref('Error'))},
+            '503': unavailable,
           },
         },
       },
@@ -123,7 +124,7 @@ export function openApiDocument(config: Pick<ServiceConfig, 'maxScale' | 'maxUpl
             '409': {description: 'not_ready: still queued or processing.', headers: retryAfter, content: json(ref('Error'))},
             '410': error('cancelled: the task was cancelled.'),
             '422': error("The task failed: its error's code (corrupt_image, image_too_large, timeout, worker_failed, ...)."),
-            '503': {description: 'unavailable', headers: retryAfter, content: json(ref('Error'))},
+            '503': unavailable,
           },
         },
       },
@@ -139,7 +140,7 @@ export function openApiDocument(config: Pick<ServiceConfig, 'maxScale' | 'maxUpl
             '401': unauthorized,
             '500': internal,
             '404': error('not_found'),
-            '503': {description: 'unavailable', headers: retryAfter, content: json(ref('Error'))},
+            '503': unavailable,
           },
         },
       },

@@ -41,17 +41,8 @@ export function scaleOptions(scaleFactor: number, format: ImageFormat | null = n
   return {...DEFAULT_OPTIONS, scaleFactor, width: null, height: null, format}
 }
 
-/** The `options` object of the status document. */
-export interface OptionsBody {
-  scale_factor: number | null
-  width: number | null
-  height: number | null
-  fit: Fit
-  position: Position
-  quality: number | null
-  format: ImageFormat | 'auto' | null
-  metadata: Metadata
-}
+/** The `options` object of the status document: the same fields, the scale factor under its API name. */
+export type OptionsBody = Omit<ResizeOptions, 'scaleFactor'> & {scale_factor: ResizeOptions['scaleFactor']}
 
 export function optionsBody(options: ResizeOptions): OptionsBody {
   const {scaleFactor, ...rest} = options

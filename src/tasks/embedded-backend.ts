@@ -103,13 +103,11 @@ export class EmbeddedBackend implements TaskBackend {
     return {queued: this.dispatcher?.queued ?? this.pending.length, inflight: this.dispatcher?.inflight ?? 0}
   }
 
+  /** `task` comes from get(): for an unfinished task, the very object the dispatcher holds. */
   async delete(task: Task): Promise<void> {
-    // The live object, whose status the dispatcher sees, not a copy.
-    const current = this.store.get(task.id)
-    if (!current) return
-    if (hasEnded(current)) return this.store.forget(current)
-    this.running().withdraw(current)
-    await this.store.cancel(current)
+    if (hasEnded(task)) return this.store.forget(task)
+    this.running().withdraw(task)
+    await this.store.cancel(task)
   }
 
   get callbacks(): TaskStore {

@@ -84,7 +84,7 @@ export class CallbackDeliverer {
     const room = FIXED.webhookConcurrency - this.delivering.size
     if (room <= 0) return
     for (const task of await this.queue.due(Date.now(), room, this.delivering)) {
-      if (this.delivering.has(task.id) || !task.callback) continue
+      if (!task.callback) continue
       this.delivering.add(task.id)
       this.deliver(task)
         .catch((error: unknown) => this.log.error({task: task.id, err: error}, 'delivering a callback failed unexpectedly'))

@@ -1,6 +1,8 @@
 /** Talking to server A in tests: uploads as curl -F would send them, and polling. */
 import {expect} from 'chai'
 
+import {until} from './processes.js'
+
 export interface UploadParts {
   image?: Buffer
   filename?: string
@@ -70,6 +72,14 @@ export async function statusOf(baseUrl: string, id: string): Promise<StatusDoc> 
   const response = await fetch(`${baseUrl}/status/${id}`)
   expect(response.status).to.equal(200)
   return (await response.json()) as StatusDoc
+}
+
+/** Waits until the task's callback is no longer pending (delivered or failed), and returns it. */
+export async function callbackSettled(baseUrl: string, id: string, timeoutMs = 30_000): Promise<NonNullable<StatusDoc['callback']>> {
+  return until(`the callback of ${id} to settle`, async () => {
+    const {callback} = await statusOf(baseUrl, id)
+    return callback && callback.state !== 'pending' ? callback : undefined
+  }, timeoutMs)
 }
 
 /** One sample of GET /metrics (0 when the series has no sample yet). `labels` is the exact `{...}` text, if any. */

@@ -6,7 +6,7 @@
  */
 import {expect} from 'chai'
 
-import {expectError, statusOf, submit, type StatusDoc} from '../helpers/api.js'
+import {callbackSettled, expectError, statusOf, submit} from '../helpers/api.js'
 import {PHOTO, readPhoto, SLOW} from '../helpers/images.js'
 import {delay, until} from '../helpers/processes.js'
 import {expectedSignature, Receiver} from '../helpers/receiver.js'
@@ -17,12 +17,6 @@ const SECRET = 'shared-secret'
 const IMAGE = readPhoto(PHOTO.jpeg.file)
 const CALLBACK_ARGS = ['--webhook-allow', '127.0.0.1/32', '--webhook-secret', SECRET, '--webhook-backoff', '0.2']
 
-async function callbackSettled(url: string, id: string): Promise<NonNullable<StatusDoc['callback']>> {
-  return until(`the callback of ${id} to settle`, async () => {
-    const {callback} = await statusOf(url, id)
-    return callback && callback.state !== 'pending' ? callback : undefined
-  }, 30_000)
-}
 
 describe('distributed mode: callbacks and DELETE', function () {
   this.timeout(120_000)

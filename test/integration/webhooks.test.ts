@@ -6,7 +6,7 @@
  */
 import {expect} from 'chai'
 
-import {expectError, statusOf, submit, upload, waitForEnd, type StatusDoc} from '../helpers/api.js'
+import {callbackSettled, expectError, statusOf, submit, upload, waitForEnd, type StatusDoc} from '../helpers/api.js'
 import {PHOTO, readPhoto} from '../helpers/images.js'
 import {until} from '../helpers/processes.js'
 import {expectedSignature, Receiver} from '../helpers/receiver.js'
@@ -15,13 +15,6 @@ import {serveForSuite, startServe, tempDataDir} from '../helpers/serve.js'
 const SECRET = 'test-secret'
 const IMAGE = readPhoto(PHOTO.jpeg.file)
 
-/** Waits until the task's callback has stopped being pending. */
-async function callbackSettled(url: string, id: string, timeoutMs = 30_000): Promise<NonNullable<StatusDoc['callback']>> {
-  return until(`the callback of ${id} to settle`, async () => {
-    const {callback} = await statusOf(url, id)
-    return callback && callback.state !== 'pending' ? callback : undefined
-  }, timeoutMs)
-}
 
 describe('completion callbacks (contract section 6)', function () {
   this.timeout(120_000)

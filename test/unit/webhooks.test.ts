@@ -112,8 +112,8 @@ describe('the callback deliverer', () => {
     markFailed(task, {code: 'corrupt_image', message: 'bad'})
     const saved: Array<{attempts: number; state: string; delay: number | null}> = []
     const queue: CallbackQueue = {
-      async due(now) {
-        return task.callback!.nextAttemptAt !== null && task.callback!.nextAttemptAt <= now ? [task] : []
+      async due(now, _limit, skip) {
+        return !skip.has(task.id) && task.callback!.nextAttemptAt !== null && task.callback!.nextAttemptAt <= now ? [task] : []
       },
       async saveCallback(t) {
         const c = t.callback!
