@@ -20,7 +20,6 @@ import {ulid} from 'ulid'
 
 import {scaleOptions} from '../src/image/options.js'
 import {PLAIN_RESIZE} from '../src/image/plan.js'
-import {resultFile} from '../src/protocol/task-files.js'
 import {TaskDb} from '../src/tasks/task-db.js'
 import {toRecord, type Task} from '../src/tasks/task.js'
 import {startServe} from '../test/helpers/serve.js'
@@ -65,7 +64,7 @@ async function fillDataDir(root: string): Promise<{kept: string[]; expired: stri
     const task = finishedTask(isExpired ? (TTL_S + 60) * 1000 : Math.floor((i / TASKS) * (TTL_S - 600) * 1000))
     ;(isExpired ? expired : kept).push(task.id)
     writes.push(db.put({id: task.id, finishedAt: task.finishedAt!.getTime(), record: JSON.stringify(toRecord(task))}))
-    writeFileSync(resultFile(results, task.id, 'jpeg'), 'jpeg')
+    writeFileSync(path.join(results, `${task.id}.jpg`), 'jpeg')
     if (writes.length === 5_000) await Promise.all(writes.splice(0))
   }
   for (let i = 0; i < UNFINISHED; i++) {

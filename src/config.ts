@@ -17,6 +17,18 @@ export const DEFAULTS = {
   workers: os.availableParallelism(),
   /** Contract: 50 MiB. formidable's own default is 200 MiB, so it is always set. */
   maxUploadBytes: 50 * MiB,
+  /**
+   * Uploads up to this size are received into memory and written to the
+   * data directory once; larger ones stream to the spool on disk as they
+   * arrive and are renamed in (docs/performance.md, issue 19).
+   */
+  memoryUploadBytes: 4 * MiB,
+  /**
+   * Request bodies server A holds in memory at once (small uploads, every
+   * /resize). Past it uploads are spooled to disk and /resize gets 503 busy,
+   * so a flood of large images cannot exhaust memory.
+   */
+  maxBufferedBytes: 512 * MiB,
   /** Contract: 0 < scale_factor <= 10. */
   maxScale: 10,
   /** imgproxy's 50 MP since v3.23; all frames of an animation counted. */
@@ -128,6 +140,8 @@ export const FIXED = {
    * the two) expires after this; once queued it is kept until its task ends.
    */
   uploadLeaseMs: 60_000,
+  /** A worker host's answer to a `/resize` waits this long for its front end to take it (distributed mode). */
+  instantAnswerTtlMs: 10_000,
   /** Worker hosts say how many workers they have this often; a host silent for the TTL no longer counts. */
   hostHeartbeatMs: 1_000,
   hostHeartbeatTtlMs: 5_000,
@@ -154,7 +168,11 @@ export type ServiceConfig = {
         : string
 }
 
-/** What each server B worker is told through its environment at fork time. */
+/**
+ * What each server B worker is told through its environment at fork time.
+ * Nothing about files: a worker gets the image in the job frame and sends
+ * the result back on the socket (contract section 1).
+ */
 export interface WorkerConfig {
   host: string
   port: number
@@ -165,25 +183,11 @@ export interface WorkerConfig {
   taskTimeoutMs: number
   idleMs: number
   maxResultBytes: number
-  fsync: boolean
-  /**
-   * Set by `serve` without Redis only: jobs that carry `token` find their
-   * upload and save their result in the data directory. A worker host has
-   * no shared directory, so its jobs carry the image and get the result back.
-   */
-  taskFiles?: TaskFiles
-}
-
-export interface TaskFiles {
-  uploadsDir: string
-  resultsDir: string
-  /** Per-run secret shared by server A and its workers only (through the fork environment). */
-  token: string
 }
 
 export const WORKER_CONFIG_ENV = 'IMGSCALE_WORKER_CONFIG'
 
-export function workerConfigOf(config: ServiceConfig, taskFiles?: TaskFiles): WorkerConfig {
+export function workerConfigOf(config: ServiceConfig): WorkerConfig {
   return {
     host: config.backendHost,
     port: config.backendPort,
@@ -194,7 +198,5 @@ export function workerConfigOf(config: ServiceConfig, taskFiles?: TaskFiles): Wo
     taskTimeoutMs: config.taskTimeoutMs,
     idleMs: config.backendIdleMs,
     maxResultBytes: config.maxResultBytes,
-    fsync: config.fsync,
-    ...(taskFiles ? {taskFiles} : {}),
   }
 }

@@ -34,6 +34,13 @@ export class Metrics {
     registers: [this.registry],
   })
 
+  private readonly resizes = new Counter({
+    name: 'imgscale_resizes_total',
+    help: 'POST /resize requests that reached server B or its queue, by error code ("" when the image was sent, "cancelled" when the client left).',
+    labelNames: ['code'] as const,
+    registers: [this.registry],
+  })
+
   private readonly retries = new Counter({
     name: 'imgscale_task_retries_total',
     help: 'Tasks sent again to server B because the worker running them died.',
@@ -117,6 +124,10 @@ export class Metrics {
   taskEnded(status: 'done' | 'failed' | 'cancelled', code: ErrorCode | undefined, seconds: number): void {
     this.tasksEnded.inc({status, code: code ?? ''})
     this.taskSeconds.observe({status}, seconds)
+  }
+
+  resizeEnded(code: ErrorCode | ''): void {
+    this.resizes.inc({code})
   }
 
   taskRetried(): void {

@@ -68,6 +68,6 @@ export async function loadWorkloads(): Promise<Workload[]> {
 /** An image file as the benchmark uses it: its bytes, its plan at SCALE, its upload. */
 export async function benchImage(name: string, file: string, scale = SCALE): Promise<BenchImage> {
   const data = await readFile(file)
-  const plan = planResize(await probeImage(file, data.length), scaleOptions(scale), DEFAULTS)
+  const plan = planResize(await probeImage({filepath: file, size: data.length, data}), scaleOptions(scale), DEFAULTS)
   return {name, file, data, plan, upload: multipartUpload(data, name, scale)}
 }

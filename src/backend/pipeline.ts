@@ -44,29 +44,28 @@ function resizeOptions(plan: ResizePlan): ResizeOptions {
 }
 
 /**
- * Decode (from bytes, or from a file libvips reads itself), auto-orient,
- * resize to exactly the plan's size, keep or strip the metadata, encode.
+ * Decode, auto-orient, resize to exactly the plan's size, keep or strip the
+ * metadata, encode.
  */
-export async function resizeImage(input: Buffer | string, plan: ResizePlan, limits: PipelineLimits): Promise<PipelineOutput> {
-  let pipeline = sharp(input, {
-    // Strictest decoding: a truncated or damaged upload fails instead of
-    // coming out half grey (field notes D7).
-    failOn: 'warning',
-    limitInputPixels: limits.maxInputPixels,
-    autoOrient: true,
-    animated: plan.frames > 1,
-  })
-    .resize(plan.width, plan.height, resizeOptions(plan))
-    .timeout({seconds: Math.max(1, Math.ceil(limits.timeoutMs / 1000))})
-  // sharp strips metadata and converts to sRGB unless told to keep it.
-  if (plan.keepMetadata) pipeline = pipeline.keepMetadata()
-
+export async function resizeImage(input: Buffer, plan: ResizePlan, limits: PipelineLimits): Promise<PipelineOutput> {
   try {
+    // sharp's constructor throws at once on some inputs (an empty buffer): inside the try too.
+    let pipeline = sharp(input, {
+      // Strictest decoding: a truncated or damaged upload fails instead of
+      // coming out half grey (field notes D7).
+      failOn: 'warning',
+      limitInputPixels: limits.maxInputPixels,
+      autoOrient: true,
+      animated: plan.frames > 1,
+    })
+      .resize(plan.width, plan.height, resizeOptions(plan))
+      .timeout({seconds: Math.max(1, Math.ceil(limits.timeoutMs / 1000))})
+    // sharp strips metadata and converts to sRGB unless told to keep it.
+    if (plan.keepMetadata) pipeline = pipeline.keepMetadata()
     const {data, info} = await ENCODE[plan.format](pipeline, plan.quality ?? undefined).toBuffer({resolveWithObject: true})
     return {data, format: plan.format, width: info.width, height: info.pageHeight ?? info.height}
   } catch (error) {
-    // libvips names the file it failed on; the user is told about "the upload", not our paths.
-    throw classifySharpError(typeof input === 'string' && error instanceof Error ? new Error(error.message.replaceAll(input, 'the upload')) : error)
+    throw classifySharpError(error)
   }
 }
 
@@ -77,9 +76,6 @@ export async function resizeImage(input: Buffer | string, plan: ResizePlan, limi
 export function classifySharpError(error: unknown): ImgscaleError {
   const text = error instanceof Error ? error.message : String(error)
   const firstLine = text.split('\n', 1)[0]!.trim()
-  if (/input file is missing/i.test(text)) {
-    return new ImgscaleError('internal', 'The uploaded image is missing on the server.', {cause: error})
-  }
   if (/exceeds pixel limit|too large for the/i.test(text)) {
     return new ImgscaleError('image_too_large', `The image is too large to process: ${firstLine}.`, {cause: error})
   }

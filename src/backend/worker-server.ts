@@ -1,19 +1,18 @@
 /**
  * Server B, worker side: accepts connections on the shared port, reads job
- * frames, resizes, and replies on the same socket. A connection carries jobs
- * one after another; a broken frame gets an error reply and the connection is
- * closed, and nothing a peer sends can take the process down.
+ * frames, resizes the image each one carries, and replies with the result on
+ * the same socket. It opens no file: everything a task keeps is server A's.
+ * A connection carries jobs one after another; a broken frame gets an error
+ * reply and the connection is closed, and nothing a peer sends can take the
+ * process down.
  */
-import {timingSafeEqual} from 'node:crypto'
 import net from 'node:net'
 
-import {FIXED, type TaskFiles, type WorkerConfig} from '../config.js'
+import {FIXED, type WorkerConfig} from '../config.js'
 import {ImgscaleError} from '../errors.js'
 import {checkOutputSize} from '../image/plan.js'
 import {encodeFrame, FrameDecoder, FrameError, FrameType, type Frame} from '../protocol/frame.js'
 import {parseJob} from '../protocol/messages.js'
-import {isTaskId, resultFile, uploadFile} from '../protocol/task-files.js'
-import {DirSyncer, isDiskFull, writeFileAtomically} from '../storage/durable-files.js'
 import {resizeImage} from './pipeline.js'
 
 /** Told when a job starts and ends, whatever its outcome. */
@@ -24,9 +23,6 @@ export function createWorkerServer(config: WorkerConfig, watch: JobWatcher): net
   server.maxConnections = FIXED.backendMaxConnections
   return server
 }
-
-/** One per worker process: results saved at the same moment share one fsync of the results folder. */
-const dirs = new DirSyncer()
 
 function serveConnection(socket: net.Socket, config: WorkerConfig, watch: JobWatcher): void {
   // Peers that vanish mid-frame are routine; their errors end only their socket.
@@ -95,19 +91,13 @@ function serveConnection(socket: net.Socket, config: WorkerConfig, watch: JobWat
     }
     watch('job-start', job.id)
     try {
-      // A's jobs (with the token) name task files; any other peer sends the image and gets it back.
-      const files = job.token === undefined ? undefined : checkToken(job.id, job.token, config.taskFiles)
       checkOutputSize(job, config)
-      const input = files && frame.body.length === 0 ? uploadFile(files.uploadsDir, job.id) : frame.body
-      const output = await resizeImage(input, job, {maxInputPixels: config.maxInputPixels, timeoutMs: config.taskTimeoutMs})
+      const output = await resizeImage(frame.body, job, {maxInputPixels: config.maxInputPixels, timeoutMs: config.taskTimeoutMs})
       const {format, width, height, data} = output
       if (data.length > config.maxResultBytes) {
         throw new ImgscaleError('image_too_large', `The result would be ${mib(data.length)} MiB; the limit is ${mib(config.maxResultBytes)} MiB.`)
       }
-      const header = {id: job.id, format, width, height, bytes: data.length, stored: files !== undefined, worker: process.pid}
-      if (!files) return encodeFrame(FrameType.Result, header, data)
-      await saveResult(resultFile(files.resultsDir, job.id, format), data, config.fsync)
-      return encodeFrame(FrameType.Result, header)
+      return encodeFrame(FrameType.Result, {id: job.id, format, width, height, bytes: data.length, worker: process.pid}, data)
     } catch (error) {
       const failure = error instanceof ImgscaleError ? error : new ImgscaleError('internal', 'The worker failed unexpectedly.')
       return encodeFrame(FrameType.Error, {id: job.id, code: failure.code, message: failure.message})
@@ -115,26 +105,6 @@ function serveConnection(socket: net.Socket, config: WorkerConfig, watch: JobWat
       watch('job-end', job.id)
     }
   }
-}
-
-/** Whole or not at all, and on the disk before server A is told the task is done. */
-async function saveResult(file: string, data: Buffer, fsync: boolean): Promise<void> {
-  try {
-    await writeFileAtomically(file, data, {fsync, dirs})
-  } catch (error) {
-    if (isDiskFull(error)) throw new ImgscaleError('insufficient_storage', 'The result could not be saved: the server has no room left on its disk.', {cause: error})
-    throw error
-  }
-}
-
-/** A job that names task files must come from server A: it carries A's secret, and a task id. */
-function checkToken(id: string, given: string, files: TaskFiles | undefined): TaskFiles {
-  const a = Buffer.from(given)
-  const b = Buffer.from(files?.token ?? '')
-  if (!files || a.length !== b.length || !timingSafeEqual(a, b) || !isTaskId(id)) {
-    throw new ImgscaleError('invalid_request', 'This job names task files, but its token or id is not valid.')
-  }
-  return files
 }
 
 const mib = (bytes: number): string => (bytes / 1024 / 1024).toFixed(1)

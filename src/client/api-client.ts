@@ -1,6 +1,6 @@
 /**
- * The HTTP client behind the CLI's submit, status and result commands. Every
- * failure becomes a ClientError whose message is one sentence fit for a user.
+ * The HTTP client behind the CLI's client commands. Every failure becomes a
+ * ClientError whose message is one sentence fit for a user.
  */
 import {createWriteStream, openAsBlob} from 'node:fs'
 import {rename, rm, stat} from 'node:fs/promises'
@@ -74,18 +74,8 @@ export class ImgscaleClient {
    * most small images need no further request before their download.
    */
   async upload(file: string, resize: ResizeRequest, options: {wait?: boolean} = {}): Promise<Uploaded> {
-    const info = await stat(file).catch((error: NodeJS.ErrnoException) => {
-      throw new ClientError(`Cannot read ${file}: ${error.code === 'ENOENT' ? 'no such file' : error.code === 'EACCES' ? 'permission denied' : error.message}.`)
-    })
-    if (!info.isFile()) throw new ClientError(`Cannot upload ${file}: it is not a regular file.`)
-    const form = new FormData()
-    form.append('image', await openAsBlob(file), path.basename(file))
-    for (const [key, field] of Object.entries(FIELDS)) {
-      const value = resize[key as keyof ResizeRequest]
-      if (value !== undefined) form.append(field, String(value))
-    }
     const query = options.wait ? `?wait=${STATUS_WAIT_SECONDS}` : ''
-    const response = await this.request(`/upload${query}`, {method: 'POST', body: form}, UPLOAD_TIMEOUT_MS)
+    const response = await this.request(`/upload${query}`, {method: 'POST', body: await form(file, resize)}, UPLOAD_TIMEOUT_MS)
     const body = (await response.json()) as {task_id: string; status: StatusBody['status']}
     // 200 carries the ended task's status document; 202 only says it was accepted.
     return {taskId: body.task_id, status: body.status, ...(response.status === 200 ? {final: body as StatusBody} : {})}
@@ -105,25 +95,18 @@ export class ImgscaleClient {
    */
   async saveResult(id: string, out?: string): Promise<string> {
     const response = await this.request(`/result/${encodeURIComponent(id)}`)
-    const body = Readable.fromWeb(response.body as import('node:stream/web').ReadableStream)
-    if (out === '-') {
-      await pipeline(body, process.stdout)
-      return out
-    }
-    const format = formatOfMime(response.headers.get('content-type') ?? '')
-    const target = out ?? (format ? `${id}.${EXTENSION[format]}` : id)
-    const partial = `${target}.part`
-    try {
-      await pipeline(body, createWriteStream(partial))
-      await rename(partial, target)
-    } catch (error) {
-      await rm(partial, {force: true})
-      const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'its folder does not exist' : (error as Error).message
-      throw new ClientError(`Cannot write ${target}: ${reason}.`)
-    }
-    return target
+    return save(response, out ?? ((extension) => `${id}${extension ? `.${extension}` : ''}`))
   }
 
+  /**
+   * `POST /resize`: the image comes back in the answer and is saved like a
+   * result: to `out`, '-' for stdout, or the path `out` makes of the
+   * result's extension. Returns where it went.
+   */
+  async resize(file: string, resize: ResizeRequest, out: Destination): Promise<string> {
+    const response = await this.request('/resize', {method: 'POST', body: await form(file, resize)}, UPLOAD_TIMEOUT_MS)
+    return save(response, out)
+  }
   /** Cancels the task if it is unfinished, else forgets it (`DELETE /tasks/<id>`). */
   async delete(id: string): Promise<void> {
     await this.request(`/tasks/${encodeURIComponent(id)}`, {method: 'DELETE'})
@@ -150,7 +133,7 @@ export class ImgscaleClient {
 
   private async request(route: string, init: RequestInit = {}, timeoutMs = REQUEST_TIMEOUT_MS): Promise<Response> {
     let response: Response
-    try {
+  try {
       const headers = this.apiKey ? {Authorization: `Bearer ${this.apiKey}`} : undefined
       response = await fetch(new URL(route, this.baseUrl), {...init, headers, signal: AbortSignal.timeout(timeoutMs)})
     } catch (error) {
@@ -167,6 +150,45 @@ export class ImgscaleClient {
     if (apiError) throw new ClientError(apiError.message, apiError.code)
     throw new ClientError(`The server at ${this.baseUrl} answered ${response.status} ${response.statusText}.`)
   }
+}
+
+/** Where a downloaded image goes: a path, '-' for stdout, or a path made from the image's extension. */
+export type Destination = string | ((extension: string | undefined) => string)
+
+/** Writes a `.part` file and renames it, so the target is never half written. */
+async function save(response: Response, out: Destination): Promise<string> {
+  const body = Readable.fromWeb(response.body as import('node:stream/web').ReadableStream)
+  if (out === '-') {
+    await pipeline(body, process.stdout)
+    return out
+  }
+  const format = formatOfMime(response.headers.get('content-type') ?? '')
+  const target = typeof out === 'string' ? out : out(format && EXTENSION[format])
+  const partial = `${target}.part`
+  try {
+    await pipeline(body, createWriteStream(partial))
+    await rename(partial, target)
+  } catch (error) {
+    await rm(partial, {force: true})
+    const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'its folder does not exist' : (error as Error).message
+    throw new ClientError(`Cannot write ${target}: ${reason}.`)
+  }
+  return target
+}
+
+/** The multipart form of `/upload` and `/resize`: the file and the resize fields. */
+async function form(file: string, resize: ResizeRequest): Promise<FormData> {
+  const info = await stat(file).catch((error: NodeJS.ErrnoException) => {
+    throw new ClientError(`Cannot read ${file}: ${error.code === 'ENOENT' ? 'no such file' : error.code === 'EACCES' ? 'permission denied' : error.message}.`)
+  })
+  if (!info.isFile()) throw new ClientError(`Cannot upload ${file}: it is not a regular file.`)
+  const body = new FormData()
+  body.append('image', await openAsBlob(file), path.basename(file))
+  for (const [key, field] of Object.entries(FIELDS)) {
+    const value = resize[key as keyof ResizeRequest]
+    if (value !== undefined) body.append(field, String(value))
+  }
+  return body
 }
 
 function networkReason(error: unknown): string {

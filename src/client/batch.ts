@@ -1,7 +1,8 @@
 /**
- * Many files in one go: uploads with a bounded number in flight, waits for
- * each task, saves each result into one folder, and reports every file, the
- * failed ones included, without stopping at the first failure.
+ * Many files in one go, with a bounded number in flight, reporting every
+ * file, the failed ones included, without stopping at the first failure:
+ * as tasks (upload, wait, save each result into one folder), or through
+ * `/resize` (each image back at once, into the folder).
  */
 import {mkdir, readdir, stat} from 'node:fs/promises'
 import path from 'node:path'
@@ -56,17 +57,44 @@ export async function runBatch(
 ): Promise<BatchItem[]> {
   if (options.outDir) await mkdir(options.outDir, {recursive: true})
   const names = new OutputNames()
+  return inLanes(files, options.concurrency, (file) => processFile(client, file, options, names), onItem)
+}
+
+/** `imgscale resize` of many files: each through `POST /resize`, saved into `outDir`. */
+export async function runResizeBatch(
+  client: ImgscaleClient,
+  files: string[],
+  options: Pick<BatchOptions, 'resize' | 'concurrency'> & {outDir: string},
+  onItem: (item: BatchItem) => void,
+): Promise<BatchItem[]> {
+  await mkdir(options.outDir, {recursive: true})
+  const names = new OutputNames()
+  return inLanes(files, options.concurrency, (file) => resizeFile(client, file, options, names), onItem)
+}
+
+/** Runs `work` on every file, `concurrency` at once, in order of the list; the items come back in that order. */
+async function inLanes(files: string[], concurrency: number, work: (file: string) => Promise<BatchItem>, onItem: (item: BatchItem) => void): Promise<BatchItem[]> {
   const items: BatchItem[] = new Array(files.length)
   let next = 0
   const lane = async (): Promise<void> => {
     while (next < files.length) {
       const index = next++
-      items[index] = await processFile(client, files[index]!, options, names)
+      items[index] = await work(files[index]!)
       onItem(items[index]!)
     }
   }
-  await Promise.all(Array.from({length: Math.min(options.concurrency, files.length)}, lane))
+  await Promise.all(Array.from({length: Math.min(concurrency, files.length)}, lane))
   return items
+}
+
+async function resizeFile(client: ImgscaleClient, file: string, options: {resize: ResizeRequest; outDir: string}, names: OutputNames): Promise<BatchItem> {
+  try {
+    const output = await client.resize(file, options.resize, (extension) => names.claim(options.outDir, file, extension ?? 'bin'))
+    return {file, taskId: null, status: 'done', output, error: null}
+  } catch (error) {
+    if (!(error instanceof ClientError)) throw error
+    return {file, taskId: null, status: 'failed', output: null, error: {code: error.code ?? null, message: error.message}}
+  }
 }
 
 async function processFile(client: ImgscaleClient, file: string, options: BatchOptions, names: OutputNames): Promise<BatchItem> {
@@ -93,6 +121,13 @@ async function processFile(client: ImgscaleClient, file: string, options: BatchO
     item.error = {code: error.code ?? null, message: error.message}
   }
   return item
+}
+
+/** `-o` names a folder when it ends with a slash or is an existing directory. */
+export async function isFolder(output: string | undefined): Promise<boolean> {
+  if (!output) return false
+  if (output.endsWith('/')) return true
+  return (await stat(output).catch(() => undefined))?.isDirectory() ?? false
 }
 
 /** `a.jpg` and `other/a.jpg` both want `out/a.jpg`: the second gets `out/a-2.jpg`. */

@@ -12,10 +12,12 @@ import type {TaskBackend} from '../tasks/backend.js'
 import type {AddressGuard} from '../webhooks/address-guard.js'
 import {requireApiKey} from './auth.js'
 import {errorHandler} from './error-handler.js'
-import {checkUploadHeaders, parseMultipart} from './multipart.js'
+import {ByteBudget} from './byte-budget.js'
+import {checkUploadHeaders, holdInMemory, parseMultipart} from './multipart.js'
 import {opsRoutes} from './ops-routes.js'
 import {requestLog} from './request-log.js'
 import {openApiDocument} from './openapi.js'
+import {resizeHandler} from './resize.js'
 import {deleteHandler, resultHandler, statusHandler} from './task-routes.js'
 import {uploadHandler} from './upload.js'
 import {webPage} from './web-page.js'
@@ -39,18 +41,31 @@ export function createApp(deps: AppDeps, log: Logger): Koa {
   const {config, tasks, metrics} = deps
   const router = new Router()
 
+  async function admit(_ctx: Koa.Context, next: Koa.Next): Promise<void> {
+    if (deps.draining()) {
+      throw new ImgscaleError('shutting_down', 'The server is shutting down; try again shortly.', {retryAfter: FIXED.retryAfterSeconds})
+    }
+    await tasks.checkRoom()
+    await next()
+  }
+  const checkHeaders = checkUploadHeaders(config.maxUploadBytes)
+  const memory = new ByteBudget(config.maxBufferedBytes)
+  const multipart = parseMultipart({uploadDir: deps.spoolDir, maxUploadBytes: config.maxUploadBytes, disk: deps.disk})
   router.post(
     '/upload',
-    async function admit(_ctx, next) {
-      if (deps.draining()) {
-        throw new ImgscaleError('shutting_down', 'The server is shutting down; try again shortly.', {retryAfter: FIXED.retryAfterSeconds})
-      }
-      await tasks.checkRoom()
-      await next()
-    },
-    checkUploadHeaders(config.maxUploadBytes),
-    parseMultipart({uploadDir: deps.spoolDir, maxUploadBytes: config.maxUploadBytes, disk: deps.disk}),
+    admit,
+    checkHeaders,
+    holdInMemory(memory, {required: false, upToBytes: config.memoryUploadBytes}),
+    multipart,
     uploadHandler(config, tasks, deps.guard),
+  )
+  router.post(
+    '/resize',
+    admit,
+    checkHeaders,
+    holdInMemory(memory, {required: true, upToBytes: config.maxUploadBytes + FIXED.multipartOverheadBytes}),
+    multipart,
+    resizeHandler(config, tasks, metrics),
   )
   router.get('/status/:id', statusHandler(tasks))
   router.get('/result/:id', resultHandler(tasks, config.resultTtlMs, metrics))

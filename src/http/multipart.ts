@@ -1,9 +1,12 @@
 /**
  * Reading the upload: cheap refusals before a byte of the body is read, then
- * koa-body/formidable streaming the file part to the spool directory with
- * every limit set (formidable's defaults allow 200 MiB and unlimited files).
+ * koa-body/formidable reading the file part with every limit set
+ * (formidable's defaults allow 200 MiB and unlimited files): into memory when
+ * `holdInMemory` reserved room for it (small uploads, every /resize), else
+ * streamed to the spool directory.
  */
 import {rm, stat} from 'node:fs/promises'
+import {Writable} from 'node:stream'
 
 import type {Context, Next} from 'koa'
 import {koaBody} from 'koa-body'
@@ -12,6 +15,8 @@ import {FIXED} from '../config.js'
 import {ImgscaleError} from '../errors.js'
 import type {DiskState} from '../storage/disk-state.js'
 import {isDiskFull} from '../storage/durable-files.js'
+import type {UploadBytes} from '../storage/upload-bytes.js'
+import type {ByteBudget} from './byte-budget.js'
 
 export interface MultipartOptions {
   uploadDir: string
@@ -43,9 +48,32 @@ export function checkUploadHeaders(maxUploadBytes: number) {
   }
 }
 
-/** Parses the multipart body into `ctx.request.body` (fields) and `ctx.request.files`. */
+/**
+ * Reserves memory for the request's body, for as long as the request runs:
+ * what it declares (Content-Length). A `required` body (/resize) that
+ * declares nothing reserves `upToBytes`; without room it is refused with 503
+ * busy. Any other body too large, undeclared or without room is spooled to
+ * disk instead.
+ */
+export function holdInMemory(budget: ByteBudget, {required, upToBytes}: {required: boolean; upToBytes: number}) {
+  return async function reserveMemory(ctx: Context, next: Next): Promise<void> {
+    const bytes = ctx.request.length ?? (required ? upToBytes : Number.POSITIVE_INFINITY)
+    if (bytes <= upToBytes && budget.take(bytes)) {
+      ctx.state[IN_MEMORY] = true
+      ctx.res.once('close', () => budget.give(bytes))
+    } else if (required) {
+      throw new ImgscaleError('busy', 'The server holds as many images in memory as it may; try again shortly.', {retryAfter: FIXED.retryAfterSeconds})
+    }
+    await next()
+  }
+}
+
+const IN_MEMORY = 'uploadInMemory'
+
+/** Parses the multipart body into `ctx.request.body` (fields) and `ctx.request.files` (UploadBytes each). */
 export function parseMultipart({uploadDir, maxUploadBytes, disk}: MultipartOptions) {
-  const parse = koaBody({
+  const received = new WeakMap<object, Buffer[]>()
+  const options = {
     multipart: true,
     json: false,
     urlencoded: false,
@@ -61,16 +89,41 @@ export function parseMultipart({uploadDir, maxUploadBytes, disk}: MultipartOptio
       allowEmptyFiles: true,
       minFileSize: 0,
     },
+  } as const
+  const toDisk = koaBody(options)
+  const toMemory = koaBody({
+    ...options,
+    formidable: {
+      ...options.formidable,
+      // formidable's limits still count every byte; this only says where they go.
+      fileWriteStreamHandler: (file?: object) => {
+        const chunks: Buffer[] = []
+        received.set(file!, chunks)
+        return new Writable({
+          write(chunk: Buffer, _encoding, done) {
+            chunks.push(chunk)
+            done()
+          },
+        })
+      },
+    },
   })
   return async function multipart(ctx: Context, next: Next): Promise<void> {
+    const inMemory = ctx.state[IN_MEMORY] === true
     try {
-      await parse(ctx, async () => {})
+      await (inMemory ? toMemory : toDisk)(ctx, async () => {})
     } catch (error) {
       // formidable deletes the part of the file it had written.
       if (isDiskFull(error)) throw disk.uploadRefused(error)
       throw fromFormidable(error, maxUploadBytes)
     }
-    await checkSpooled(ctx, disk)
+    if (inMemory) {
+      for (const file of Object.values(ctx.request.files ?? {}).flat() as Array<UploadBytes & object>) {
+        file.data = Buffer.concat(received.get(file) ?? [])
+      }
+    } else {
+      await checkSpooled(ctx, disk)
+    }
     await next()
   }
 }

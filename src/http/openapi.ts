@@ -29,6 +29,30 @@ const unavailable = {description: 'unavailable: the task store (Redis) cannot be
 export function openApiDocument(config: Pick<ServiceConfig, 'maxScale' | 'maxUploadBytes'>): object {
   const protectedOp = {security: [{apiKey: []}, {}]}
   const internal = error('internal: the server failed; nothing the request did.')
+  /** The multipart form of /upload and /resize. */
+  const uploadForm = {
+    required: true,
+    content: {
+      'multipart/form-data': {
+        schema: {
+          type: 'object',
+          required: ['image'],
+          properties: {
+            image: {type: 'string', contentMediaType: 'application/octet-stream', description: `JPEG, PNG, WebP, AVIF, GIF or TIFF (judged by content), at most ${config.maxUploadBytes} bytes.`},
+            scale_factor: {type: 'string', description: `A decimal number, 0 < s <= ${config.maxScale}. Required unless width or height is given.`},
+            width: {type: 'string', description: `Integer 1..${MAX_BOX_SIDE}: the target box's width (instead of scale_factor).`},
+            height: {type: 'string', description: `Integer 1..${MAX_BOX_SIDE}: the target box's height (instead of scale_factor).`},
+            fit: {type: 'string', enum: [...FITS], default: 'inside'},
+            position: {type: 'string', enum: [...POSITIONS], default: 'centre', description: 'What cover keeps (attention: smart crop).'},
+            quality: {type: 'string', description: 'Integer 1..100, for JPEG, WebP, AVIF and TIFF output.'},
+            format: {type: 'string', enum: ['auto', ...FORMATS], description: 'Output format; default: the input format.'},
+            metadata: {type: 'string', enum: [...METADATA], default: 'strip'},
+            callback_url: {type: 'string', format: 'uri', description: 'http(s) URL that gets the status document (signed POST) when the task ends.'},
+          },
+        },
+      },
+    },
+  }
   const unauthorized = error('An API key is required and was missing or wrong (only when the server has keys). `WWW-Authenticate: Bearer`.')
   return {
     openapi: '3.1.0',
@@ -48,29 +72,7 @@ export function openApiDocument(config: Pick<ServiceConfig, 'maxScale' | 'maxUpl
             {...waitParam, description: 'Hold the answer up to this many seconds; if the task ends by then the answer is 200 with its status document.'},
             {name: 'Accept', in: 'header', required: false, description: 'For format=auto: image/avif, else image/webp, else the input format.', schema: {type: 'string'}},
           ],
-          requestBody: {
-            required: true,
-            content: {
-              'multipart/form-data': {
-                schema: {
-                  type: 'object',
-                  required: ['image'],
-                  properties: {
-                    image: {type: 'string', contentMediaType: 'application/octet-stream', description: `JPEG, PNG, WebP, AVIF, GIF or TIFF (judged by content), at most ${config.maxUploadBytes} bytes.`},
-                    scale_factor: {type: 'string', description: `A decimal number, 0 < s <= ${config.maxScale}. Required unless width or height is given.`},
-                    width: {type: 'string', description: `Integer 1..${MAX_BOX_SIDE}: the target box's width (instead of scale_factor).`},
-                    height: {type: 'string', description: `Integer 1..${MAX_BOX_SIDE}: the target box's height (instead of scale_factor).`},
-                    fit: {type: 'string', enum: [...FITS], default: 'inside'},
-                    position: {type: 'string', enum: [...POSITIONS], default: 'centre', description: 'What cover keeps (attention: smart crop).'},
-                    quality: {type: 'string', description: 'Integer 1..100, for JPEG, WebP, AVIF and TIFF output.'},
-                    format: {type: 'string', enum: ['auto', ...FORMATS], description: 'Output format; default: the input format.'},
-                    metadata: {type: 'string', enum: [...METADATA], default: 'strip'},
-                    callback_url: {type: 'string', format: 'uri', description: 'http(s) URL that gets the status document (signed POST) when the task ends.'},
-                  },
-                },
-              },
-            },
-          },
+          requestBody: uploadForm,
           responses: {
             '200': {
               description: 'With wait: the task ended in time; its status document.',
@@ -86,6 +88,35 @@ export function openApiDocument(config: Pick<ServiceConfig, 'maxScale' | 'maxUpl
             '422': error('image_too_large: over the input or output pixel limit.'),
             '503': {description: 'busy (queue full), shutting_down, or unavailable (Redis unreachable).', headers: retryAfter, content: json(ref('Error'))},
             '507': error('insufficient_storage: no room on the disk for the upload.'),
+          },
+        },
+      },
+      '/resize': {
+        post: {
+          ...protectedOp,
+          operationId: 'resize',
+          summary: 'Resize an image and get it back in the answer: no task is made, nothing is stored.',
+          description: 'The same form and checks as /upload (callback_url excepted: tasks only), the same queue and workers. A client that disconnects cancels the work.',
+          parameters: [{name: 'Accept', in: 'header', required: false, description: 'For format=auto: image/avif, else image/webp, else the input format.', schema: {type: 'string'}}],
+          requestBody: uploadForm,
+          responses: {
+            '200': {
+              description: 'The resized image, with Content-Type, Content-Length and `Content-Disposition: inline; filename="<input stem>.<ext>"`.',
+              headers: {
+                'X-Imgscale-Width': {description: 'The width of the image sent.', schema: {type: 'string'}},
+                'X-Imgscale-Height': {description: 'The height of the image sent (of one frame).', schema: {type: 'string'}},
+              },
+              content: Object.fromEntries(FORMATS.map((format) => [`image/${format}`, {schema: {type: 'string', contentMediaType: `image/${format}`}}])),
+            },
+            '400': error('missing_image, invalid_scale_factor, invalid_format, invalid_option or invalid_request (callback_url is for tasks).'),
+            '401': unauthorized,
+            '413': error('payload_too_large: over the upload limit.'),
+            '415': error('unsupported_media_type: not an image imgscale takes.'),
+            '422': error('image_too_large (over a pixel limit, from the header or the decode) or corrupt_image (the pixels cannot be decoded).'),
+            '500': internal,
+            '502': error('worker_failed: the workers that tried the image kept dying.'),
+            '503': {description: 'busy (queue full, or no memory left for the image), shutting_down, or unavailable (Redis unreachable).', headers: retryAfter, content: json(ref('Error'))},
+            '504': error('timeout: processing took longer than --task-timeout.'),
           },
         },
       },

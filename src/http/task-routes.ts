@@ -5,9 +5,8 @@ import {FIXED} from '../config.js'
 import {ImgscaleError} from '../errors.js'
 import {EXTENSION, MIME_TYPE} from '../image/formats.js'
 import type {Metrics} from '../metrics.js'
-import {isTaskId} from '../protocol/task-files.js'
 import type {TaskBackend} from '../tasks/backend.js'
-import {statusBody, type Task} from '../tasks/task.js'
+import {isTaskId, statusBody, type Task} from '../tasks/task.js'
 import {applyPreference, requestedWait} from './wait.js'
 
 

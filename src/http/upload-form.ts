@@ -7,11 +7,11 @@
 import {ImgscaleError} from '../errors.js'
 import {FORMATS, parseFormat} from '../image/formats.js'
 import {DEFAULT_OPTIONS, FITS, MAX_BOX_SIDE, METADATA, POSITIONS, type ResizeOptions} from '../image/options.js'
+import type {UploadBytes} from '../storage/upload-bytes.js'
 
-/** The parts of a formidable file this code uses. */
-export interface UploadedFile {
-  filepath: string
-  size: number
+/** A file part as the multipart parser leaves it, with the name the client gave it. */
+export interface UploadedFile extends UploadBytes {
+  originalFilename?: string | null
 }
 
 export type FormFields = Record<string, string | string[] | undefined>

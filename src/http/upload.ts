@@ -3,31 +3,50 @@
  * task, answer 202. With `?wait=<s>` or `Prefer: wait=<s>` it holds the
  * answer up to that long and, if the task ends in time, answers 200 with the
  * final status document: one request instead of an upload and a long poll.
+ * The checks before any work are shared with `POST /resize`.
  */
 import {rm} from 'node:fs/promises'
 
 import type {Context} from 'koa'
 
 import type {ServiceConfig} from '../config.js'
-import {planResize} from '../image/plan.js'
-import {probeImage} from '../image/probe.js'
+import {planResize, type ResizePlan} from '../image/plan.js'
+import {probeImage, type ImageInfo} from '../image/probe.js'
 import type {TaskBackend} from '../tasks/backend.js'
-import type {AddressGuard} from '../webhooks/address-guard.js'
 import {hasEnded, resultUrl, statusBody, statusUrl} from '../tasks/task.js'
+import type {AddressGuard} from '../webhooks/address-guard.js'
+import {parseUploadForm, type FormFields, type FormFiles, type UploadedFile, type UploadForm} from './upload-form.js'
 import {applyPreference, requestedWait} from './wait.js'
-import {parseUploadForm, type FormFields, type FormFiles, type UploadedFile} from './upload-form.js'
+
+export interface CheckedUpload {
+  form: UploadForm
+  input: ImageInfo
+  plan: ResizePlan
+}
+
+/** Everything checked before any work, for /upload and /resize alike: the form, the image's type and header, the plan. */
+export async function checkUpload(ctx: Context, config: ServiceConfig): Promise<CheckedUpload> {
+  const form = parseUploadForm((ctx.request.body ?? {}) as FormFields, (ctx.request.files ?? {}) as FormFiles, config.maxScale)
+  const input = await probeImage(form.image)
+  return {form, input, plan: planResize(input, form.options, config, ctx.get('Accept'))}
+}
+
+/** Deletes every file of the request spooled to disk, but `keep` (a task's input by now), whatever went wrong. */
+export async function discardSpooled(ctx: Context, keep?: UploadedFile): Promise<void> {
+  const files = Object.values((ctx.request.files ?? {}) as FormFiles).flat()
+  const spooled = files.filter((file): file is UploadedFile => file !== undefined && file !== keep && file.data === undefined)
+  // allSettled: a failed delete must not replace the answer the client is owed.
+  await Promise.allSettled(spooled.map((file) => rm(file.filepath, {force: true})))
+}
 
 export function uploadHandler(config: ServiceConfig, tasks: TaskBackend, callbacks: AddressGuard) {
   return async function upload(ctx: Context): Promise<void> {
-    const files = (ctx.request.files ?? {}) as FormFiles
     let keep: UploadedFile | undefined
     try {
       const wait = requestedWait(ctx)
-      const form = parseUploadForm((ctx.request.body ?? {}) as FormFields, files, config.maxScale)
-      const input = await probeImage(form.image.filepath, form.image.size)
-      const plan = planResize(input, form.options, config, ctx.get('Accept'))
+      const {form, input, plan} = await checkUpload(ctx, config)
       if (form.callbackUrl !== null) await callbacks.check(form.callbackUrl)
-      const task = await tasks.submit({options: form.options, input, plan, callbackUrl: form.callbackUrl, spooledPath: form.image.filepath})
+      const task = await tasks.submit({options: form.options, input, plan, callbackUrl: form.callbackUrl, upload: form.image})
       keep = form.image
 
       ctx.state['task'] = task.id
@@ -43,10 +62,7 @@ export function uploadHandler(config: ServiceConfig, tasks: TaskBackend, callbac
       ctx.status = 202
       ctx.body = {task_id: task.id, status: ended?.status ?? task.status, status_url: statusUrl(task.id), result_url: resultUrl(task.id)}
     } finally {
-      // Every spooled file that did not become a task's input is deleted, whatever went wrong.
-      const spooled = Object.values(files).flat().filter((file): file is UploadedFile => file !== undefined && file !== keep)
-      // allSettled: a failed delete must not replace the answer the client is owed.
-      await Promise.allSettled(spooled.map((file) => rm(file.filepath, {force: true})))
+      await discardSpooled(ctx, keep)
     }
   }
 }

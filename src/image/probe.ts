@@ -3,6 +3,7 @@ import {open} from 'node:fs/promises'
 import {fileTypeFromBuffer} from 'file-type'
 
 import {ImgscaleError} from '../errors.js'
+import type {UploadBytes} from '../storage/upload-bytes.js'
 import {formatOfMime, type ImageFormat} from './formats.js'
 import type {configureSharp} from './sharp-setup.js'
 import {HEADER_BYTES, readHeader} from './header.js'
@@ -21,16 +22,17 @@ export interface ImageInfo {
 const ACCEPTED = 'JPEG, PNG, WebP, AVIF, GIF or TIFF'
 
 /**
- * Reads an uploaded file's type from its bytes (never its name or the
+ * Reads an upload's type from its bytes (never its name or the
  * client's Content-Type) and its dimensions from its header. Throws
  * `unsupported_media_type` or `corrupt_image`.
  *
- * The file's first bytes are read once. Still JPEG, PNG and WebP (nearly
+ * A spooled file's first bytes are read once. Still JPEG, PNG and WebP (nearly
  * every upload) are measured from them (header.ts); the rest (animations,
  * AVIF, TIFF, anything unusual) by libvips, loaded only when first needed.
  */
-export async function probeImage(path: string, bytes: number): Promise<ImageInfo> {
-  const head = await readHead(path)
+export async function probeImage(upload: UploadBytes): Promise<ImageInfo> {
+  const bytes = upload.size
+  const head = upload.data ? upload.data.subarray(0, HEADER_BYTES) : await readHead(upload.filepath)
   const sniffed = await fileTypeFromBuffer(head)
   const format = sniffed ? formatOfMime(sniffed.mime) : tiffBySignature(head)
   if (!format) {
@@ -39,16 +41,16 @@ export async function probeImage(path: string, bytes: number): Promise<ImageInfo
   }
   const fast = readHeader(format, head, bytes)
   if (fast) return {format, ...fast, frames: 1, bytes}
-  return {format, ...(await probeWithLibvips(path, format)), bytes}
+  return {format, ...(await probeWithLibvips(upload.data ?? upload.filepath, format)), bytes}
 }
 
-async function probeWithLibvips(path: string, format: ImageFormat): Promise<Pick<ImageInfo, 'width' | 'height' | 'frames'>> {
+async function probeWithLibvips(input: Buffer | string, format: ImageFormat): Promise<Pick<ImageInfo, 'width' | 'height' | 'frames'>> {
   const sharp = await libvips()
   let meta
   try {
     // Header only: sharp reads dimensions without decoding pixels. The pixel
     // limit is ours to enforce (with a clearer message), so sharp's is off here.
-    meta = await sharp(path, {limitInputPixels: false}).metadata()
+    meta = await sharp(input, {limitInputPixels: false}).metadata()
   } catch (error) {
     throw new ImgscaleError('corrupt_image', `The ${format} image header could not be read.`, {cause: error})
   }

@@ -9,15 +9,9 @@ import {POSITIONS} from '../image/options.js'
 import type {PlanFit, ResizePlan} from '../image/plan.js'
 import {FrameError, FrameType, type Frame} from './frame.js'
 
-/** A -> B: the task id and the plan server A made. */
+/** A -> B: the job id and the plan server A made; the image is the frame's body. */
 export interface JobHeader extends ResizePlan {
   id: string
-  /**
-   * Server A's per-run secret. With it, the worker saves the result itself
-   * (see task-files.ts) and replies with an empty body, so results never
-   * pass through server A's memory. Without it, the result is the reply's body.
-   */
-  token?: string
 }
 
 /** B -> A: what the worker produced. */
@@ -26,10 +20,8 @@ export interface ResultHeader {
   format: ImageFormat
   width: number
   height: number
-  /** Size of the encoded result. */
+  /** Size of the encoded result: the body's length. */
   bytes: number
-  /** True when the worker saved the result to the results folder (the body is then empty). */
-  stored: boolean
   /** Process id of the worker that made it (for the logs: which worker serves). */
   worker?: number
 }
@@ -57,7 +49,6 @@ export function parseJob(frame: Frame): JobHeader {
     position: oneOf(h, 'position', POSITIONS, 'centre'),
     quality: h.quality === undefined || h.quality === null ? null : qualityField(h),
     keepMetadata: h.keepMetadata === true,
-    ...(h.token === undefined ? {} : {token: stringField(h, 'token')}),
   }
 }
 
@@ -70,10 +61,9 @@ export function parseReply(frame: Frame): Reply {
       width: sizeField(h, 'width'),
       height: sizeField(h, 'height'),
       bytes: sizeField(h, 'bytes'),
-      stored: h.stored === true,
       ...(Number.isSafeInteger(h.worker) ? {worker: h.worker as number} : {}),
     }
-    if (!header.stored && header.bytes !== frame.body.length) throw new FrameError('bad_header', 'Result size and body length differ.')
+    if (header.bytes !== frame.body.length) throw new FrameError('bad_header', 'Result size and body length differ.')
     return {type: FrameType.Result, header, body: frame.body}
   }
   if (frame.type === FrameType.Error) {

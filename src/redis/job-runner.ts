@@ -2,7 +2,8 @@
  * A worker host's consumer of the shared queue: BullMQ hands it jobs (as
  * many at once as its workers take), and each is sent to this host's own
  * server B with the image in the frame; the result comes back on the socket
- * and goes to Redis. The task record says how a task ended, so the job is
+ * and goes to Redis: into the task, or, for a `/resize`, as the answer its
+ * front end waits for (instant-jobs.ts). The task record says how a task ended, so the job is
  * done either way once that is written; only a lost worker, or a lost host
  * (BullMQ's stalled-job check), makes BullMQ run a job again, a bounded
  * number of times. Image errors are answers, never retried.
@@ -15,11 +16,19 @@ import {attemptOnServerB, type Workers} from '../backend/attempt.js'
 import type {BackendClient, Result} from '../backend/client.js'
 import {FIXED} from '../config.js'
 import {ImgscaleError} from '../errors.js'
+import type {ResizePlan} from '../image/plan.js'
 import type {Metrics} from '../metrics.js'
 import {hasEnded, LOST_UPLOAD, markDone, markFailed, markProcessing, reportEnded, type Task} from '../tasks/task.js'
 import {withinMs} from '../within.js'
+import {INSTANT_JOB, type InstantJobs} from './instant-jobs.js'
 import {PREFIX, QUEUE} from './keys.js'
 import type {RedisTasks} from './task-records.js'
+
+/** Where a host reads its jobs' images and writes their outcomes. */
+export interface JobStores {
+  tasks: RedisTasks
+  instants: InstantJobs
+}
 
 /** This host's server B, as the runner uses it. */
 export interface HostServerB {
@@ -44,7 +53,7 @@ export class JobRunner {
   /** `connection`: BullMQ's own, not shared (it blocks on it). */
   constructor(
     connection: Redis,
-    private readonly records: RedisTasks,
+    private readonly stores: JobStores,
     private readonly serverB: HostServerB,
     private readonly limits: RunnerLimits,
     private readonly metrics: Metrics,
@@ -89,25 +98,25 @@ export class JobRunner {
   private async process(job: Job): Promise<void> {
     this.held++
     try {
-      await this.runJob(job)
+      await (job.name === INSTANT_JOB ? this.runInstant(job) : this.runJob(job))
     } finally {
       if (--this.held === 0) for (const wake of this.idleWaiters.splice(0)) wake()
     }
   }
 
   private async runJob(job: Job): Promise<void> {
-    const {task, image} = await this.records.claim(job.id!)
+    const {task, image} = await this.stores.tasks.claim(job.id!)
     // Ended by an earlier run whose completion BullMQ never heard of, or expired, or never confirmed.
     if (!task || hasEnded(task)) return
     if (job.attemptsStarted > FIXED.maxAttempts) return this.end(task, lostTooOften(job.attemptsStarted - 1))
     if (!image) return this.end(task, new ImgscaleError(LOST_UPLOAD.code, LOST_UPLOAD.message))
     markProcessing(task, this.log)
-    await this.records.update(task)
+    await this.stores.tasks.update(task)
 
-    const outcome = await this.resize(task, image)
+    const outcome = await this.resize(task.id, task.plan, image)
     if (!(outcome instanceof ImgscaleError)) {
       markDone(task, outcome.header)
-      if (await this.records.finish(task, outcome.body)) reportEnded(task, outcome.header.worker, this.metrics, this.log)
+      if (await this.stores.tasks.finish(task, outcome.body)) reportEnded(task, outcome.header.worker, this.metrics, this.log)
       else this.log.info({task: task.id}, 'task had ended elsewhere already; this result is dropped')
       return
     }
@@ -119,23 +128,38 @@ export class JobRunner {
     await this.end(task, outcome.code === 'worker_failed' ? lostTooOften(job.attemptsStarted) : outcome)
   }
 
+  /**
+   * A `/resize`: its image is there only while its front end still waits.
+   * A lost worker makes BullMQ run it again, like a task; any other outcome
+   * is the answer.
+   */
+  private async runInstant(job: Job<{plan: ResizePlan}>): Promise<void> {
+    const id = job.id!
+    const image = await this.stores.instants.image(id)
+    if (!image) return
+    const outcome = await this.resize(id, job.data.plan, image)
+    if (outcome instanceof ImgscaleError && outcome.code === 'worker_failed' && job.attemptsStarted < FIXED.maxAttempts) {
+      this.metrics.taskRetried()
+      throw outcome
+    }
+    if (!(await this.stores.instants.answer(id, outcome))) this.log.info({job: id}, 'the /resize request ended before its answer; it is dropped')
+  }
+
   /** The result, or why there is none. Errors writing to Redis are not caught here: BullMQ runs the job again. */
-  private async resize(task: Task, image: Buffer): Promise<Result | ImgscaleError> {
-    const {taskTimeoutMs, maxResultBytes} = this.limits
+  private async resize(id: string, plan: ResizePlan, image: Buffer): Promise<Result | ImgscaleError> {
+    const {taskTimeoutMs: timeoutMs, maxResultBytes} = this.limits
     try {
-      return await attemptOnServerB(this.serverB.workers, task.id, taskTimeoutMs, () =>
-        this.serverB.client.send({id: task.id, ...task.plan}, image, taskTimeoutMs, maxResultBytes),
-      )
+      return await attemptOnServerB(this.serverB.workers, id, timeoutMs, () => this.serverB.client.send({id, ...plan}, image, {timeoutMs, maxResultBytes}))
     } catch (error) {
       if (error instanceof ImgscaleError) return error
-      this.log.error({task: task.id, err: error}, 'task failed on an internal error')
-      return new ImgscaleError('internal', 'The task failed unexpectedly.', {cause: error})
+      this.log.error({task: id, err: error}, 'job failed on an internal error')
+      return new ImgscaleError('internal', 'The job failed unexpectedly.', {cause: error})
     }
   }
 
   private async end(task: Task, error: ImgscaleError): Promise<void> {
     markFailed(task, error.toJSON())
-    if (await this.records.fail(task)) reportEnded(task, undefined, this.metrics, this.log)
+    if (await this.stores.tasks.fail(task)) reportEnded(task, undefined, this.metrics, this.log)
   }
 
   /**
@@ -147,7 +171,11 @@ export class JobRunner {
     const final = error instanceof UnrecoverableError || error.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1)
     if (!final) return
     try {
-      const task = await this.records.get(job.id!)
+      if (job.name === INSTANT_JOB) {
+        await this.stores.instants.answer(job.id!, lostTooOften(job.attemptsStarted))
+        return
+      }
+      const task = await this.stores.tasks.get(job.id!)
       if (task && !hasEnded(task)) await this.end(task, lostTooOften(job.attemptsStarted))
     } catch (cause) {
       this.log.error({task: job.id, err: cause}, 'could not record the end of a task the queue gave up on')

@@ -19,5 +19,11 @@ export const keys = {
   callbacks: `${PREFIX}:callbacks`,
   /** Pub/sub channel: the id of every task that ends, for long polls on any front end. */
   ended: `${PREFIX}:ended`,
+  /** A `POST /resize` image waiting for a worker host: only while its request runs (a short expiry besides). */
+  instantImage: (id: string): string => `${PREFIX}:instant:${id}:image`,
+  /** Its answer (a reply frame), for the front end to take at once: seconds of expiry. */
+  instantAnswer: (id: string): string => `${PREFIX}:instant:${id}:answer`,
+  /** Pub/sub channel: the id of every `/resize` answered, to wake the front end that waits for it. */
+  instantAnswered: `${PREFIX}:instant-answered`,
 }
 

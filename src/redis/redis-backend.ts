@@ -6,22 +6,26 @@
  * the queue limit counts every front end's tasks. While Redis is
  * unreachable every call fails with 503 `unavailable`.
  */
-import {readFile, rm} from 'node:fs/promises'
-
+import {rm} from 'node:fs/promises'
 
 import type {Queue} from 'bullmq'
 import type {Redis} from 'ioredis'
 import type {Logger} from 'pino'
+import {ulid} from 'ulid'
 
+import type {Result} from '../backend/client.js'
 import {FIXED, type ServiceConfig} from '../config.js'
 import {ImgscaleError} from '../errors.js'
+import type {ResizePlan} from '../image/plan.js'
 import type {Metrics} from '../metrics.js'
+import {readUpload} from '../storage/upload-bytes.js'
 import type {TaskBackend} from '../tasks/backend.js'
 import {EndWaiters} from '../tasks/end-waiters.js'
 import type {NewTask} from '../tasks/store.js'
 import {hasEnded, markCancelled, newTask, reportEnded, reportQueued, type Task} from '../tasks/task.js'
 import {connectRedis, whenConnected} from './connection.js'
 import {HostRegistry} from './hosts.js'
+import {INSTANT_JOB, InstantJobs} from './instant-jobs.js'
 import {keys} from './keys.js'
 import {countJobs, JOB_OPTIONS, openQueue} from './queue.js'
 import type {RedisTarget} from './redis-url.js'
@@ -29,6 +33,9 @@ import {RedisTasks} from './task-records.js'
 
 export class RedisBackend implements TaskBackend {
   private readonly ended = new EndWaiters()
+  /** `/resize` requests waiting for a worker host's answer. */
+  private readonly answered = new EndWaiters()
+  private readonly instants: InstantJobs
   private endListener: (id: string) => void = () => {}
 
   private constructor(
@@ -37,16 +44,21 @@ export class RedisBackend implements TaskBackend {
     private readonly queue: Queue,
     private readonly records: RedisTasks,
     readonly hosts: HostRegistry,
-    private readonly maxQueue: number,
+    private readonly config: Pick<ServiceConfig, 'maxQueue' | 'taskTimeoutMs' | 'stallIntervalMs' | 'maxResultBytes'>,
     private readonly metrics: Metrics,
     private readonly log: Logger,
   ) {
-    subscriber.on('message', (_channel: string, id: string) => {
+    this.instants = new InstantJobs(commands)
+    subscriber.on('message', (channel: string, id: string) => {
+      if (channel === keys.instantAnswered) return this.answered.wake(id)
       this.ended.wake(id)
       this.endListener(id)
     })
-    // Ends published while the subscription was down were missed: every long poll looks again.
-    subscriber.on('ready', () => this.ended.wakeAll())
+    // News published while the subscription was down was missed: every waiter looks again.
+    subscriber.on('ready', () => {
+      this.ended.wakeAll()
+      this.answered.wakeAll()
+    })
   }
 
   static async open(config: ServiceConfig, target: RedisTarget, metrics: Metrics, log: Logger): Promise<RedisBackend> {
@@ -55,7 +67,7 @@ export class RedisBackend implements TaskBackend {
     const subscriber = connectRedis(target, 'subscriber', log, reconnected)
     try {
       await Promise.all([whenConnected(commands, target), whenConnected(subscriber, target)])
-      await subscriber.subscribe(keys.ended)
+      await subscriber.subscribe(keys.ended, keys.instantAnswered)
     } catch (error) {
       commands.disconnect()
       subscriber.disconnect()
@@ -63,21 +75,21 @@ export class RedisBackend implements TaskBackend {
     }
     const queue = openQueue(commands)
     const records = new RedisTasks(commands, config.resultTtlMs)
-    return new RedisBackend(commands, subscriber, queue, records, new HostRegistry(commands), config.maxQueue, metrics, log)
+    return new RedisBackend(commands, subscriber, queue, records, new HostRegistry(commands), config, metrics, log)
   }
 
   async checkRoom(): Promise<void> {
     const {queued} = await this.counts()
     // A job waits only once every host is full, so with --max-queue 0 a task is refused only when one already waits.
-    if (queued > 0 && queued >= this.maxQueue) {
+    if (queued > 0 && queued >= this.config.maxQueue) {
       throw new ImgscaleError('busy', `The service is busy (${queued} tasks waiting); try again shortly.`, {retryAfter: FIXED.retryAfterSeconds})
     }
   }
 
-  async submit({spooledPath, ...params}: NewTask): Promise<Task> {
+  async submit({upload, ...params}: NewTask): Promise<Task> {
     await this.checkRoom()
-    // The bytes go to Redis; the spooled file is ours to delete, whatever happens next.
-    const image = await readFile(spooledPath).finally(() => rm(spooledPath, {force: true}))
+    // The bytes go to Redis; a spooled file is ours to delete, whatever happens next.
+    const image = upload.data ?? (await readUpload(upload).finally(() => rm(upload.filepath, {force: true})))
     const task = newTask(params)
     await reach(async () => {
       await this.records.create(task, image)
@@ -92,6 +104,41 @@ export class RedisBackend implements TaskBackend {
     })
     reportQueued(task, this.metrics, this.log)
     return task
+  }
+
+  /**
+   * `/resize` on any worker host: the image waits on a key of its own
+   * (instant-jobs.ts), the job in the shared queue carries the plan, and
+   * the answer comes back through pub/sub. However the request ends, its
+   * keys and its job go. A host lost mid-job is replaced by the stalled
+   * check, so the wait is bounded by every attempt's deadline and two stall
+   * intervals; past that the answer is `timeout`.
+   */
+  async resize(plan: ResizePlan, image: Buffer, signal: AbortSignal): Promise<Result> {
+    await this.checkRoom()
+    const id = ulid()
+    const {taskTimeoutMs, stallIntervalMs, maxResultBytes} = this.config
+    const patienceMs = FIXED.maxAttempts * taskTimeoutMs + 2 * stallIntervalMs
+    // Listening before queueing: an answer that comes at once still wakes this.
+    const answer = this.answered.watch(id, patienceMs)
+    const leave = (): void => answer.cancel()
+    signal.addEventListener('abort', leave, {once: true})
+    try {
+      await reach(async () => {
+        await this.instants.put(id, image, patienceMs)
+        await this.queue.add(INSTANT_JOB, {plan}, {...JOB_OPTIONS, jobId: id})
+      })
+      await answer.ended
+      if (signal.aborted) throw new ImgscaleError('cancelled', 'The request was cancelled before its image was processed.')
+      const result = await reach(() => this.instants.take(id, maxResultBytes))
+      if (!result) throw new ImgscaleError('timeout', `No worker host answered within ${Math.round(patienceMs / 1000)} s.`)
+      return result
+    } finally {
+      signal.removeEventListener('abort', leave)
+      answer.cancel()
+      // A job still waiting leaves the queue; a host that holds it finds no image to answer for.
+      await Promise.allSettled([this.instants.drop(id), this.queue.remove(id)])
+    }
   }
 
   get(id: string): Promise<Task | undefined> {

@@ -1,6 +1,4 @@
 /** The default engine: tasks in one data directory, processed by this process's own server B workers. */
-import {randomBytes} from 'node:crypto'
-
 import type {Logger} from 'pino'
 
 import {hostForUrl} from '../address.js'
@@ -13,10 +11,7 @@ import type {Engine} from './engine.js'
 
 export async function startEmbeddedEngine(config: ServiceConfig, metrics: Metrics, log: Logger): Promise<Engine> {
   const tasks = await EmbeddedBackend.open(config, metrics, log)
-  // Only A and its workers know it (it travels in the fork environment): it lets A's jobs use the task files.
-  const token = randomBytes(32).toString('hex')
-  const {uploadsDir, resultsDir, spool} = tasks.dir
-  const pool = new WorkerPool(workerConfigOf(config, {uploadsDir, resultsDir, token}), config.workers, metrics, log)
+  const pool = new WorkerPool(workerConfigOf(config), config.workers, metrics, log)
   let backend
   try {
     backend = await pool.start()
@@ -24,10 +19,10 @@ export async function startEmbeddedEngine(config: ServiceConfig, metrics: Metric
     await tasks.close()
     throw error
   }
-  tasks.start({client: new BackendClient(backend), workers: pool, token})
+  tasks.start({client: new BackendClient(backend), workers: pool})
   return {
     tasks,
-    spoolDir: spool,
+    spoolDir: tasks.dir.spool,
     disk: tasks.disk,
     workers: async () => pool.health(),
     summary: `${config.workers} workers, backend ${hostForUrl(backend.host)}:${backend.port}`,

@@ -14,6 +14,7 @@ import {workerConfigOf, type ServiceConfig} from '../config.js'
 import type {Metrics} from '../metrics.js'
 import {connectRedis, whenConnected} from '../redis/connection.js'
 import {HostRegistry} from '../redis/hosts.js'
+import {InstantJobs} from '../redis/instant-jobs.js'
 import {JobRunner} from '../redis/job-runner.js'
 import {countJobs, openQueue} from '../redis/queue.js'
 import type {RedisTarget} from '../redis/redis-url.js'
@@ -44,7 +45,7 @@ export async function startWorkerHost(config: ServiceConfig, target: RedisTarget
   }
   const runner = new JobRunner(
     blocking,
-    new RedisTasks(connection, config.resultTtlMs),
+    {tasks: new RedisTasks(connection, config.resultTtlMs), instants: new InstantJobs(connection)},
     {client: new BackendClient(backend), workers: pool},
     {
       concurrency: config.workers * config.inflightPerWorker,

@@ -6,6 +6,8 @@
  */
 import type {Readable} from 'node:stream'
 
+import type {Result} from '../backend/client.js'
+import type {ResizePlan} from '../image/plan.js'
 import type {CallbackQueue} from '../webhooks/deliverer.js'
 import type {NewTask} from './store.js'
 import type {Task} from './task.js'
@@ -15,9 +17,16 @@ export interface TaskBackend {
   checkRoom(): Promise<void>
   /**
    * Stores the upload as a task and queues it; once this resolves the task
-   * survives a restart. The spooled file is the backend's from then on.
+   * survives a restart. A spooled file is the backend's from then on.
    */
   submit(upload: NewTask): Promise<Task>
+  /**
+   * `POST /resize`: the image goes through the same queue (and its limit)
+   * and the same workers as a task, and the result comes back here; nothing
+   * is stored. Aborting `signal` (the client left) cancels the work: it
+   * rejects with `cancelled`.
+   */
+  resize(plan: ResizePlan, image: Buffer, signal: AbortSignal): Promise<Result>
   /** The task, or undefined when it never existed or has expired. */
   get(id: string): Promise<Task | undefined>
   /** The task once it has ended, or as it is after `ms`; undefined when it is gone. */

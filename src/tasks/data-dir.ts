@@ -7,20 +7,24 @@
  *   uploads/<id>         an accepted upload, until its task ends
  *   results/<id>.<ext>   the result of a done task
  *
- * Every file appears whole or not at all: written under `<name>.part`, then
- * renamed (storage/durable-files.ts); uploads are renamed in from the spool.
+ * Only server A writes here; workers get the bytes in the job frame and send
+ * the result back on the socket. Every file appears whole or not at all:
+ * written under `<name>.part`, then renamed (storage/durable-files.ts);
+ * large uploads are renamed in from the spool.
  * With fsync on, file and directory entry are flushed before anyone is told
  * the file exists.
  */
-import {mkdir, open, opendir, readdir, readFile, rm, unlink} from 'node:fs/promises'
+import {mkdir, open, opendir, readdir, readFile, rm, stat, unlink} from 'node:fs/promises'
 import path from 'node:path'
 
 import type {Logger} from 'pino'
+import {decodeTime} from 'ulid'
 
 import {StartupError} from '../errors.js'
-import type {ImageFormat} from '../image/formats.js'
-import {resultFile, uploadFile} from '../protocol/task-files.js'
-import {DirSyncer, moveDurably, PARTIAL_SUFFIX, type DurableOptions} from '../storage/durable-files.js'
+import {EXTENSION, type ImageFormat} from '../image/formats.js'
+import {DirSyncer, moveDurably, PARTIAL_SUFFIX, writeFileAtomically, type DurableOptions} from '../storage/durable-files.js'
+import type {UploadBytes} from '../storage/upload-bytes.js'
+import {isTaskId} from './task.js'
 import {TaskDb, type StoredTask} from './task-db.js'
 
 export class DataDir {
@@ -29,6 +33,8 @@ export class DataDir {
   readonly resultsDir: string
   private readonly lockFile: string
   private readonly durable: DurableOptions
+  /** Tasks made from now on are this run's: their ULIDs carry a time from here on. */
+  readonly openedAt = Date.now()
 
   private constructor(
     readonly root: string,
@@ -71,46 +77,67 @@ export class DataDir {
   }
 
   uploadPath(id: string): string {
-    return uploadFile(this.uploadsDir, id)
+    return path.join(this.uploadsDir, checked(id))
   }
 
-  /** Workers save results here themselves (protocol/task-files.ts). */
   resultPath(id: string, format: ImageFormat): string {
-    return resultFile(this.resultsDir, id, format)
+    return path.join(this.resultsDir, `${checked(id)}.${EXTENSION[format]}`)
   }
 
-  /** Moves a spooled upload in as the input of task `id` (same file system: a rename, no copy), durably. */
-  async adoptUpload(spooled: string, id: string): Promise<void> {
-    await moveDurably(spooled, this.uploadPath(id), this.durable)
+  /** Makes an upload the input of task `id`, durably: bytes held in memory are written once, a spooled file is renamed in. */
+  async storeUpload(upload: UploadBytes, id: string): Promise<void> {
+    const file = this.uploadPath(id)
+    if (upload.data) await writeFileAtomically(file, upload.data, this.durable)
+    else await moveDurably(upload.filepath, file, this.durable)
+  }
+
+  /** Saves a task's result, whole or not at all, and on the disk before the task may be called done. */
+  async storeResult(id: string, format: ImageFormat, data: Buffer): Promise<void> {
+    await writeFileAtomically(this.resultPath(id, format), data, this.durable)
   }
 
   /**
    * Deletes, in the background, every file of the uploads and results
    * folders that no task owns (`known(id)` is false), and every `.part` a
    * crash left. It runs after the server is ready: a restart must not wait
-   * for a walk over a hundred thousand results.
+   * for a walk over a hundred thousand results. So it never touches what
+   * this run may be writing (issue 20): a file of a task made since the
+   * directory was opened (by its id's time), whose upload may be renamed in
+   * before its record commits, nor a `.part` written since (a recovered
+   * task's result being saved now).
    */
   async removeOrphans(known: (id: string) => boolean): Promise<number> {
     let removed = 0
     for (const dir of [this.uploadsDir, this.resultsDir]) {
       for await (const entry of await opendir(dir)) {
         const id = entry.name.split('.')[0]!
-        if (known(id) && !entry.name.endsWith(PARTIAL_SUFFIX)) continue
-        await rm(path.join(dir, entry.name), {force: true})
+        if (isTaskId(id) && decodeTime(id) >= this.openedAt) continue
+        const file = path.join(dir, entry.name)
+        if (entry.name.endsWith(PARTIAL_SUFFIX)) {
+          if (await writtenSince(file, this.openedAt)) continue
+        } else if (known(id)) {
+          continue
+        }
+        await rm(file, {force: true})
         removed++
       }
     }
     return removed
   }
 
-  /** Best effort: a file that cannot be deleted is logged, never allowed to take the server down. */
-  remove(...files: string[]): void {
-    for (const file of files) {
-      // unlink, not rm: one system call instead of a stat and an unlink per file.
-      unlink(file).catch((error: NodeJS.ErrnoException) => {
-        if (error.code !== 'ENOENT') this.log.warn({err: error, file}, 'could not delete a task file')
-      })
-    }
+  /**
+   * Best effort: a file that cannot be deleted is logged, never allowed to
+   * take the server down. Resolves once every unlink is over (never rejects).
+   */
+  async remove(...files: string[]): Promise<void> {
+    // unlink, not rm: one system call instead of a stat and an unlink per file.
+    await Promise.all(
+      files.map((file) =>
+        unlink(file).catch((error: NodeJS.ErrnoException) => {
+          if (error.code !== 'ENOENT') this.log.warn({err: error, file}, 'could not delete a task file')
+        }),
+      ),
+    )
   }
 
   async close(): Promise<void> {
@@ -149,6 +176,17 @@ export class DataDir {
       return undefined
     }
   }
+}
+
+async function writtenSince(file: string, time: number): Promise<boolean> {
+  const stats = await stat(file).catch(() => undefined)
+  return stats === undefined || stats.mtimeMs >= time
+}
+
+/** Names come from the task id (a ULID, checked) and the format alone, never from anything a client sends. */
+function checked(id: string): string {
+  if (!isTaskId(id)) throw new Error(`Not a task id: ${JSON.stringify(id)}`)
+  return id
 }
 
 /** One server per directory: two would run the same tasks and delete each other's files. */

@@ -1,21 +1,23 @@
 /**
- * Sends tasks to server B with a bounded number in flight (about two per
- * worker) and keeps the rest in a bounded FIFO queue. When the queue is full
- * a new upload is refused with 503 busy rather than left to wait without end.
- * A task whose worker dies is sent again, a bounded number of times, so a
- * crash costs a retry, not the task; an image that kills every worker that
- * touches it still ends, `failed`.
+ * Sends work to server B with a bounded number in flight (about two per
+ * worker) and keeps the rest in one bounded FIFO queue: tasks, and the
+ * images of `POST /resize` requests (which wait in the same line but are
+ * never stored). When the queue is full new work is refused with 503 busy
+ * rather than left to wait without end. Work whose worker dies is sent
+ * again, a bounded number of times, so a crash costs a retry, not the task;
+ * an image that kills every worker that touches it still ends, `failed`.
  */
 import {setTimeout} from 'node:timers/promises'
 
 import type {Logger} from 'pino'
+import {ulid} from 'ulid'
 
 import {attemptOnServerB, type Workers} from '../backend/attempt.js'
-import type {BackendClient} from '../backend/client.js'
+import type {BackendClient, Result} from '../backend/client.js'
 import {FIXED} from '../config.js'
 import {ImgscaleError} from '../errors.js'
+import type {ResizePlan} from '../image/plan.js'
 import type {Metrics} from '../metrics.js'
-import type {ResultHeader} from '../protocol/messages.js'
 import type {NewTask, TaskStore} from './store.js'
 import type {Task} from './task.js'
 
@@ -23,10 +25,24 @@ export interface DispatchLimits {
   maxInflight: number
   maxQueue: number
   taskTimeoutMs: number
+  maxResultBytes: number
 }
 
+/** A `/resize` image: its answer goes back to the request, and nothing of it is stored. */
+interface Instant {
+  id: string
+  plan: ResizePlan
+  image: Buffer
+  signal: AbortSignal
+  resolve(result: Result): void
+  reject(error: unknown): void
+}
+
+/** A task (with its image when it is still in memory from the upload), or a `/resize`. */
+type Work = {task: Task; image?: Buffer | undefined} | {instant: Instant}
+
 export class Dispatcher {
-  private readonly waiting: Task[] = []
+  private readonly waiting: Work[] = []
   private running = 0
   /** Uploads being stored right now: they hold a queue place already. */
   private accepting = 0
@@ -36,10 +52,8 @@ export class Dispatcher {
 
   constructor(
     private readonly store: TaskStore,
-    private readonly backend: Pick<BackendClient, 'run'>,
+    private readonly backend: Pick<BackendClient, 'send'>,
     private readonly workers: Workers,
-    /** The secret that makes workers save results to disk themselves. */
-    private readonly token: string,
     private readonly limits: DispatchLimits,
     private readonly metrics: Metrics,
     private readonly log: Logger,
@@ -53,11 +67,11 @@ export class Dispatcher {
     return this.running
   }
 
-  /** Throws `busy` when a new task would be refused. Cheap: also checked before an upload is read. */
+  /** Throws `busy` when new work would be refused. Cheap: also checked before an upload is read. */
   checkRoom(): void {
     const waiting = this.waiting.length + this.accepting
     if (this.running >= this.limits.maxInflight && waiting >= this.limits.maxQueue) {
-      throw new ImgscaleError('busy', `The server is busy (${waiting} tasks waiting); try again shortly.`, {
+      throw new ImgscaleError('busy', `The server is busy (${waiting} images waiting); try again shortly.`, {
         retryAfter: FIXED.retryAfterSeconds,
       })
     }
@@ -73,20 +87,48 @@ export class Dispatcher {
     } finally {
       this.accepting--
     }
-    this.waiting.push(task)
+    // A task that starts at once is sent from the bytes the upload left in
+    // memory; one that waits reads them back when its turn comes, so the
+    // queue holds no images in memory.
+    const startsNow = !this.paused && this.waiting.length === 0 && this.running < this.limits.maxInflight
+    this.waiting.push({task, image: startsNow ? params.upload.data : undefined})
     this.pump()
     return task
   }
 
+  /**
+   * `POST /resize`: the image goes through the same queue and workers as a
+   * task and its result comes back here. Aborting `signal` (the client left)
+   * takes it out of the queue, or closes its connection to the worker.
+   */
+  resize(plan: ResizePlan, image: Buffer, signal: AbortSignal): Promise<Result> {
+    this.checkRoom()
+    return new Promise((resolve, reject) => {
+      const work = {instant: {id: ulid(), plan, image, signal, resolve, reject}}
+      signal.addEventListener(
+        'abort',
+        () => {
+          const index = this.waiting.indexOf(work)
+          if (index < 0) return // running: the connection to the worker closes instead
+          this.waiting.splice(index, 1)
+          reject(new ImgscaleError('cancelled', 'The request was cancelled before its image was processed.'))
+        },
+        {once: true},
+      )
+      this.waiting.push(work)
+      this.pump()
+    })
+  }
+
   /** Queues tasks recovered from the data directory. They were accepted before, so no limit refuses them. */
   resume(tasks: Task[]): void {
-    this.waiting.push(...tasks)
+    this.waiting.push(...tasks.map((task) => ({task})))
     this.pump()
   }
 
   /** Takes a queued task out of the queue (it was cancelled): it never runs. */
   withdraw(task: Task): void {
-    const index = this.waiting.indexOf(task)
+    const index = this.waiting.findIndex((work) => 'task' in work && work.task === task)
     if (index >= 0) this.waiting.splice(index, 1)
   }
 
@@ -95,7 +137,7 @@ export class Dispatcher {
     this.paused = true
   }
 
-  /** Resolves once no task is in flight. */
+  /** Resolves once nothing is in flight. */
   settled(): Promise<void> {
     if (this.running === 0) return Promise.resolve()
     return new Promise((resolve) => this.settledWaiters.push(resolve))
@@ -120,10 +162,20 @@ export class Dispatcher {
     }
   }
 
-  private async run(task: Task): Promise<void> {
+  private async run(work: Work): Promise<void> {
+    try {
+      await ('instant' in work ? this.runInstant(work.instant) : this.runTask(work.task, work.image))
+    } finally {
+      this.running--
+      this.pump()
+    }
+  }
+
+  private async runTask(task: Task, image: Buffer | undefined): Promise<void> {
     this.store.start(task)
     try {
-      await this.store.finish(task, await this.process(task))
+      const input = image ?? (await this.store.readInput(task))
+      await this.store.finish(task, await this.exchange(task.id, task.plan, input, () => task.status === 'cancelled'))
     } catch (error) {
       if (this.abandoned) {
         this.log.info({task: task.id}, 'task left for the next start')
@@ -132,28 +184,36 @@ export class Dispatcher {
       const failure = error instanceof ImgscaleError ? error : new ImgscaleError('internal', 'The task failed unexpectedly.', {cause: error})
       if (failure.code === 'internal') this.log.error({task: task.id, err: error}, 'task failed on an internal error')
       await this.store.fail(task, failure.toJSON())
-    } finally {
-      this.running--
-      this.pump()
     }
   }
 
-  /** Runs the job on server B, on a fresh connection for each attempt. */
-  private async process(task: Task): Promise<ResultHeader> {
-    const job = {id: task.id, ...task.plan, token: this.token}
-    const {taskTimeoutMs} = this.limits
+  private async runInstant(job: Instant): Promise<void> {
+    try {
+      job.resolve(await this.exchange(job.id, job.plan, job.image, () => job.signal.aborted, job.signal))
+    } catch (error) {
+      job.reject(error)
+    }
+  }
+
+  /**
+   * Sends the image to server B on a fresh connection for each attempt: a
+   * lost worker costs another try, up to FIXED.maxAttempts in all, unless
+   * the work was given up meanwhile (`gaveUp`: cancelled, or shutting down).
+   */
+  private async exchange(id: string, plan: ResizePlan, image: Buffer, gaveUp: () => boolean, signal?: AbortSignal): Promise<Result> {
+    const {taskTimeoutMs: timeoutMs, maxResultBytes} = this.limits
     for (let attempt = 1; ; attempt++) {
       try {
-        return await attemptOnServerB(this.workers, task.id, taskTimeoutMs, () => this.backend.run(job, taskTimeoutMs))
+        return await attemptOnServerB(this.workers, id, timeoutMs, () => this.backend.send({id, ...plan}, image, {timeoutMs, maxResultBytes, signal}))
       } catch (error) {
-        if (!(error instanceof ImgscaleError) || error.code !== 'worker_failed' || this.abandoned || task.status === 'cancelled') throw error
+        if (!(error instanceof ImgscaleError) || error.code !== 'worker_failed' || this.abandoned || gaveUp()) throw error
         if (attempt >= FIXED.maxAttempts) {
           throw new ImgscaleError(
             'worker_failed',
             `The worker processing this image stopped ${attempt} times in a row; the image may be what crashes it.`,
           )
         }
-        this.log.warn({task: task.id, attempt, err: error.message}, 'worker lost during the task; sending it again')
+        this.log.warn({task: id, attempt, err: error.message}, 'worker lost during the job; sending it again')
         this.metrics.taskRetried()
         await setTimeout(FIXED.retryDelayMs)
       }

@@ -1,18 +1,19 @@
 /**
  * The task backend of one `serve`: tasks in its data directory (store.ts),
  * sent to its own server B workers by the dispatcher. Needs nothing but Node.
- * Workers read uploads and save results in the same directory themselves,
- * so image bytes never pass through server A's memory.
+ * The images travel to the workers and back on the socket; only this
+ * process reads and writes the data directory.
  */
 import {open, readFile} from 'node:fs/promises'
 import type {Readable} from 'node:stream'
 
 import type {Logger} from 'pino'
 
-import type {BackendClient} from '../backend/client.js'
+import type {BackendClient, Result} from '../backend/client.js'
 import type {WorkerPool} from '../backend/pool.js'
 import {FIXED, type ServiceConfig} from '../config.js'
 import type {Metrics} from '../metrics.js'
+import type {ResizePlan} from '../image/plan.js'
 import {DiskState} from '../storage/disk-state.js'
 import {withinMs} from '../within.js'
 import type {TaskBackend} from './backend.js'
@@ -23,10 +24,8 @@ import {hasEnded, type Task} from './task.js'
 
 /** Server B, as the dispatcher uses it. */
 export interface ServerB {
-  client: Pick<BackendClient, 'run'>
+  client: Pick<BackendClient, 'send'>
   workers: Pick<WorkerPool, 'whenLive' | 'replaceIfStuck'>
-  /** The secret that makes workers read uploads and save results in the data directory. */
-  token: string
 }
 
 export class EmbeddedBackend implements TaskBackend {
@@ -58,13 +57,12 @@ export class EmbeddedBackend implements TaskBackend {
 
   /** Starts sending tasks to server B, the unfinished ones of the last run first; sweeps expired tasks from now on. */
   start(serverB: ServerB): void {
-    const {inflightPerWorker, workers, maxQueue, taskTimeoutMs} = this.config
+    const {inflightPerWorker, workers, maxQueue, taskTimeoutMs, maxResultBytes} = this.config
     this.dispatcher = new Dispatcher(
       this.store,
       serverB.client,
       serverB.workers,
-      serverB.token,
-      {maxInflight: inflightPerWorker * workers, maxQueue, taskTimeoutMs},
+      {maxInflight: inflightPerWorker * workers, maxQueue, taskTimeoutMs, maxResultBytes},
       this.metrics,
       this.log,
     )
@@ -79,6 +77,10 @@ export class EmbeddedBackend implements TaskBackend {
 
   submit(upload: NewTask): Promise<Task> {
     return this.running().submit(upload)
+  }
+
+  resize(plan: ResizePlan, image: Buffer, signal: AbortSignal): Promise<Result> {
+    return this.running().resize(plan, image, signal)
   }
 
   async get(id: string): Promise<Task | undefined> {

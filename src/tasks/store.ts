@@ -6,24 +6,25 @@
  * older than the retention time. A task past its retention is never
  * answered, whether or not the sweep has removed it yet.
  */
-import {access} from 'node:fs/promises'
+import {access, readFile} from 'node:fs/promises'
 
 import type {Logger} from 'pino'
 
 import {FIXED} from '../config.js'
 import {ImgscaleError, type ErrorBody} from '../errors.js'
 import type {Metrics} from '../metrics.js'
-import type {ResultHeader} from '../protocol/messages.js'
+import type {Result} from '../backend/client.js'
 import type {DiskState} from '../storage/disk-state.js'
 import {isDiskFull} from '../storage/durable-files.js'
+import type {UploadBytes} from '../storage/upload-bytes.js'
 import type {DataDir} from './data-dir.js'
 import {EndWaiters} from './end-waiters.js'
 import type {CallbackQueue} from '../webhooks/deliverer.js'
 import {callbackDue, fromRecord, hasEnded, LOST_UPLOAD, isExpired, markCancelled, markDone, markFailed, markProcessing, newTask, reportEnded, reportQueued, toRecord, type Task, type TaskParams} from './task.js'
 
 export interface NewTask extends TaskParams {
-  /** Where the multipart parser spooled the upload; the store moves it in. */
-  spooledPath: string
+  /** The image as the multipart parser left it; the store writes it (or moves it) in. */
+  upload: UploadBytes
 }
 
 /** Expired tasks removed per database round trip while sweeping. */
@@ -51,13 +52,13 @@ export class TaskStore implements CallbackQueue {
    * are on disk (fsynced unless told otherwise), so the 202 that follows is a
    * promise a restart, or a power cut, keeps.
    */
-  async accept({spooledPath, ...params}: NewTask): Promise<Task> {
+  async accept({upload, ...params}: NewTask): Promise<Task> {
     const task = newTask(params)
     try {
-      await this.dir.adoptUpload(spooledPath, task.id)
+      await this.dir.storeUpload(upload, task.id)
       await this.write(task)
     } catch (error) {
-      this.dir.remove(this.dir.uploadPath(task.id))
+      void this.dir.remove(this.dir.uploadPath(task.id))
       if (isDiskFull(error)) throw this.disk.uploadRefused(error)
       throw new ImgscaleError('internal', 'The upload could not be stored.', {cause: error})
     }
@@ -113,6 +114,16 @@ export class TaskStore implements CallbackQueue {
     return this.dir.resultPath(task.id, task.plan.format)
   }
 
+  /** The image of a task about to run, read back from the data directory. */
+  async readInput(task: Task): Promise<Buffer> {
+    try {
+      return await readFile(this.dir.uploadPath(task.id))
+    } catch (error) {
+      this.log.error({task: task.id, err: error}, 'the input of a task cannot be read')
+      throw new ImgscaleError(LOST_UPLOAD.code, LOST_UPLOAD.message, {cause: error})
+    }
+  }
+
   /** Resolves when the task ends or after `ms`, whichever is first. */
   waitForEnd(task: Task, ms: number): Promise<void> {
     return hasEnded(task) ? Promise.resolve() : this.endWaiters.wait(task.id, ms)
@@ -123,8 +134,19 @@ export class TaskStore implements CallbackQueue {
     markProcessing(task, this.log)
   }
 
-  /** The worker has saved the result in the results folder; the record now says done. */
-  async finish(task: Task, header: ResultHeader): Promise<void> {
+  /**
+   * Server B sent the result: it is saved (durably) before the record says
+   * done, so a done task always has its result. No room for it fails the
+   * task with `insufficient_storage`, through the caller.
+   */
+  async finish(task: Task, {header, body}: Result): Promise<void> {
+    if (task.status === 'cancelled') return
+    try {
+      await this.dir.storeResult(task.id, header.format, body)
+    } catch (error) {
+      if (isDiskFull(error)) throw new ImgscaleError('insufficient_storage', 'The result could not be saved: the server has no room left on its disk.', {cause: error})
+      throw error
+    }
     if (this.cancelledMeanwhile(task)) return
     markDone(task, header)
     this.disk.markWritten()
@@ -146,13 +168,15 @@ export class TaskStore implements CallbackQueue {
   async cancel(task: Task): Promise<void> {
     markCancelled(task)
     await this.end(task)
+    // The contract: its files go at once, not in the background.
+    await this.dir.remove(this.dir.uploadPath(task.id))
   }
 
   /** DELETE of an ended task: record and files go at once, a callback not yet delivered with them. */
   async forget(task: Task): Promise<void> {
     this.live.delete(task.id)
     await this.dir.db.remove(task.id)
-    this.removeFiles(task)
+    await this.removeFiles(task)
   }
 
   async due(now: number, limit: number, skip: ReadonlySet<string>): Promise<Task[]> {
@@ -199,13 +223,13 @@ export class TaskStore implements CallbackQueue {
   /** Deletes the records, then the files of those that can be read. */
   private async forgetExpired(expired: Array<{id: string; task: Task | undefined}>): Promise<number> {
     await Promise.all(expired.map(({id}) => this.dir.db.remove(id)))
-    for (const {task} of expired) if (task) this.removeFiles(task)
+    for (const {task} of expired) if (task) void this.removeFiles(task)
     return expired.length
   }
 
-  private removeFiles(task: Task): void {
+  private removeFiles(task: Task): Promise<void> {
     // A failed task may have a result file too: a worker that wrote it after the deadline.
-    this.dir.remove(this.dir.uploadPath(task.id), this.resultPath(task))
+    return this.dir.remove(this.dir.uploadPath(task.id), this.resultPath(task))
   }
 
   private load(id: string): Task | undefined {
@@ -228,7 +252,7 @@ export class TaskStore implements CallbackQueue {
   /** A task cancelled while a worker ran it: what the worker made is thrown away. */
   private cancelledMeanwhile(task: Task): boolean {
     if (task.status !== 'cancelled') return false
-    this.dir.remove(this.resultPath(task))
+    void this.dir.remove(this.resultPath(task))
     return true
   }
 
@@ -247,7 +271,7 @@ export class TaskStore implements CallbackQueue {
       return
     }
     this.live.delete(task.id)
-    this.dir.remove(this.dir.uploadPath(task.id))
+    void this.dir.remove(this.dir.uploadPath(task.id))
   }
 
   private write(task: Task): Promise<void> {

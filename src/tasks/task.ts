@@ -9,6 +9,11 @@ import type {ImageInfo} from '../image/probe.js'
 import type {Metrics} from '../metrics.js'
 import type {ResultHeader} from '../protocol/messages.js'
 
+/** A ULID: 26 Crockford base32 characters, the first at most 7 (48-bit time). */
+const ULID = /^[0-7][0-9A-HJKMNP-TV-Z]{25}$/
+
+export const isTaskId = (value: string): boolean => ULID.test(value)
+
 export type TaskStatus = 'queued' | 'processing' | 'done' | 'failed' | 'cancelled'
 
 export interface ImageSummary {

@@ -13,13 +13,28 @@ export interface UploadParts {
   fields?: Record<string, string>
 }
 
-export async function upload(baseUrl: string, parts: UploadParts, request: {query?: string | undefined; headers?: Record<string, string>} = {}): Promise<Response> {
+export interface RequestOptions {
+  query?: string | undefined
+  headers?: Record<string, string>
+  signal?: AbortSignal
+}
+
+export function upload(baseUrl: string, parts: UploadParts, request: RequestOptions = {}): Promise<Response> {
+  return postForm(baseUrl, '/upload', parts, request)
+}
+
+/** `POST /resize`: the same form, the image back. */
+export function resize(baseUrl: string, parts: UploadParts, request: RequestOptions = {}): Promise<Response> {
+  return postForm(baseUrl, '/resize', parts, request)
+}
+
+function postForm(baseUrl: string, route: string, parts: UploadParts, request: RequestOptions): Promise<Response> {
   const form = new FormData()
   if (parts.image) form.append('image', new Blob([parts.image], {type: parts.type ?? 'application/octet-stream'}), parts.filename ?? 'upload.bin')
   if (parts.scale !== undefined) form.append('scale_factor', parts.scale)
   if (parts.format !== undefined) form.append('format', parts.format)
   for (const [name, value] of Object.entries(parts.fields ?? {})) form.append(name, value)
-  return fetch(`${baseUrl}/upload${request.query === undefined ? '' : `?${request.query}`}`, {method: 'POST', body: form, headers: request.headers})
+  return fetch(`${baseUrl}${route}${request.query === undefined ? '' : `?${request.query}`}`, {method: 'POST', body: form, headers: request.headers, signal: request.signal})
 }
 
 export interface StatusDoc {

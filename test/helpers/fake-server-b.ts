@@ -8,9 +8,9 @@ import type {JobHeader, ResultHeader} from '../../src/protocol/messages.js'
 
 export interface Call {
   job: JobHeader
-  /** The image the job carried (jobs sent by a worker host); empty for token jobs. */
+  /** The image the job carried. */
   image: Buffer
-  /** A result header (with the result's bytes, for jobs that carried the image), or the error the attempt ends with. */
+  /** A result header (with the result's bytes: `header.bytes` of them unless given), or the error the attempt ends with. */
   answer(result: ResultHeader | Error, body?: Buffer): void
 }
 
@@ -18,10 +18,6 @@ export class FakeServerB {
   readonly calls: Call[] = []
   readonly stuck: string[] = []
   private waiters: Array<() => void> = []
-
-  async run(job: JobHeader): Promise<ResultHeader> {
-    return (await this.exchange(job, Buffer.alloc(0))).header
-  }
 
   send(job: JobHeader, image: Buffer): Promise<Result> {
     return this.exchange(job, image)
@@ -43,11 +39,12 @@ export class FakeServerB {
 
   private exchange(job: JobHeader, image: Buffer): Promise<Result> {
     return new Promise((resolve, reject) => {
-      const answer = (result: ResultHeader | Error, body = Buffer.alloc(0)): void => (result instanceof Error ? reject(result) : resolve({header: result, body}))
+      const answer = (result: ResultHeader | Error, body?: Buffer): void =>
+        result instanceof Error ? reject(result) : resolve({header: result, body: body ?? Buffer.alloc(result.bytes, 1)})
       this.calls.push({job, image, answer})
       for (const wake of this.waiters.splice(0)) wake()
     })
   }
 }
 
-export const ok = (id: string, bytes = 10): ResultHeader => ({id, format: 'jpeg', width: 300, height: 225, bytes, stored: true})
+export const ok = (id: string, bytes = 10): ResultHeader => ({id, format: 'jpeg', width: 300, height: 225, bytes})

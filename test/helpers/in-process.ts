@@ -13,7 +13,7 @@ import {DiskState} from '../../src/storage/disk-state.js'
 import {DataDir} from '../../src/tasks/data-dir.js'
 import {TaskStore, type NewTask} from '../../src/tasks/store.js'
 
-export const silent = pino({level: 'silent'})
+export const silent = pino({level: process.env['TEST_LOG'] ?? 'silent'})
 
 export function tempDir(): string {
   return mkdtempSync(path.join(os.tmpdir(), 'imgscale-unit-'))
@@ -41,15 +41,25 @@ export async function openStore(root: string, ttlMs = 60_000): Promise<Opened> {
   return {dir, store, disk, close: () => dir.close()}
 }
 
-/** An upload as the multipart parser leaves it: a file in the spool (a data directory's, or any), and what the probe said. */
+/** A large upload as the multipart parser leaves it: a file in the spool (a data directory's, or any), and what the probe said. */
 export function spooled(dir: Pick<DataDir, 'spool'>, name = `upload-${Math.random().toString(36).slice(2)}`): NewTask {
-  const spooledPath = path.join(dir.spool, name)
-  writeFileSync(spooledPath, Buffer.from('image bytes'))
+  const filepath = path.join(dir.spool, name)
+  writeFileSync(filepath, IMAGE)
+  return {...probed(), upload: {filepath, size: IMAGE.length}}
+}
+
+/** A small upload as the multipart parser leaves it: its bytes in memory, nothing on disk. */
+export function inMemory(data: Buffer = IMAGE): NewTask {
+  return {...probed(), upload: {filepath: '/nonexistent/in-memory', size: data.length, data}}
+}
+
+const IMAGE = Buffer.from('image bytes')
+
+function probed(): Omit<NewTask, 'upload'> {
   return {
     options: scaleOptions(0.5),
     callbackUrl: null,
-    input: {format: 'jpeg', width: 600, height: 450, frames: 1, bytes: 11},
+    input: {format: 'jpeg', width: 600, height: 450, frames: 1, bytes: IMAGE.length},
     plan: {format: 'jpeg', width: 300, height: 225, frames: 1, ...PLAIN_RESIZE},
-    spooledPath,
   }
 }

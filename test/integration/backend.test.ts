@@ -28,16 +28,16 @@ describe('server B survives whatever is sent to its port', function () {
     expect(frames[0]!.type).to.equal(FrameType.Result)
     const worker = frames[0]!.header.worker
     expect(workerPids(served().child.pid!)).to.include(worker)
-    expect(frames[0]!.header).to.deep.equal({id: 'direct-test', format: 'jpeg', width: 30, height: 20, bytes: frames[0]!.body.length, stored: false, worker})
+    expect(frames[0]!.header).to.deep.equal({id: 'direct-test', format: 'jpeg', width: 30, height: 20, bytes: frames[0]!.body.length, worker})
     expect(await sizeOf(frames[0]!.body)).to.include({format: 'jpeg', width: 30, height: 20})
   })
 
-  it('refuses a job that asks to save its result without server A\'s token, and writes no file', async () => {
+  it('answers a job with no image (as server A sent before issue 19, naming a task file) with corrupt_image, writing nothing', async () => {
     const id = '01JD3Z6Q2W5N8R4T7Y9B1C3E5G'
-    const forged = encodeFrame(FrameType.Job, {...job, id, token: 'guess'}, readPhoto(PHOTO.jpeg.file))
-    const {frames, closed} = await exchange(served().backend, forged, {expect: 1})
+    const named = encodeFrame(FrameType.Job, {...job, id, token: 'guess'})
+    const {frames, closed} = await exchange(served().backend, named, {expect: 1})
     expect(frames[0]!.type).to.equal(FrameType.Error)
-    expect(frames[0]!.header).to.include({id, code: 'invalid_request'})
+    expect(frames[0]!.header).to.include({id, code: 'corrupt_image'})
     expect(closed).to.equal(false)
     expect(readdirSync(path.join(dataDir, 'results'))).to.deep.equal([])
   })

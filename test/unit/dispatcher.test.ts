@@ -20,7 +20,7 @@ describe('Dispatcher', () => {
     root = tempDir()
     opened = await openStore(root)
     backend = new FakeServerB()
-    dispatcher = new Dispatcher(opened.store, backend, backend, 'token', {maxInflight: 2, maxQueue: 2, taskTimeoutMs: 1_000}, metrics(), silent)
+    dispatcher = new Dispatcher(opened.store, backend, backend, {maxInflight: 2, maxQueue: 2, taskTimeoutMs: 1_000, maxResultBytes: 1024}, metrics(), silent)
   })
   afterEach(async () => {
     await opened.close()
@@ -31,10 +31,12 @@ describe('Dispatcher', () => {
 
   it('runs at most maxInflight tasks at once, the rest in arrival order as slots free up', async () => {
     const tasks = [await submit(), await submit(), await submit()]
+    await backend.job(1)
     expect(backend.calls.map((call) => call.job.id)).to.deep.equal([tasks[0]!.id, tasks[1]!.id])
     expect(dispatcher.queued).to.equal(1)
-    expect(backend.calls[0]!.job).to.deep.include({token: 'token', width: 300, height: 225, format: 'jpeg'})
-    backend.calls[1]!.answer(ok(tasks[1]!.id))
+    expect(backend.calls[0]!.job).to.deep.include({id: tasks[0]!.id, width: 300, height: 225, format: 'jpeg'})
+    expect(backend.calls[0]!.image.toString()).to.equal('image bytes')
+    ;(await backend.job(1)).answer(ok(tasks[1]!.id))
     await until('the third task to be sent', () => backend.calls.length === 3)
     expect(backend.calls[2]!.job.id).to.equal(tasks[2]!.id)
     expect(opened.store.get(tasks[1]!.id)?.status).to.equal('done')
@@ -57,7 +59,7 @@ describe('Dispatcher', () => {
   })
 
   it('with a free slot, takes a task even when no queue is allowed', async () => {
-    const noQueue = new Dispatcher(opened.store, backend, backend, 'token', {maxInflight: 1, maxQueue: 0, taskTimeoutMs: 1_000}, metrics(), silent)
+    const noQueue = new Dispatcher(opened.store, backend, backend, {maxInflight: 1, maxQueue: 0, taskTimeoutMs: 1_000, maxResultBytes: 1024}, metrics(), silent)
     await noQueue.submit(spooled(opened.dir))
     const error = (await noQueue.submit(spooled(opened.dir)).catch((thrown: unknown) => thrown)) as ImgscaleError
     expect(error.code).to.equal('busy')
@@ -71,7 +73,7 @@ describe('Dispatcher', () => {
 
   it('an unexpected error from server B fails the task as internal, without a retry', async () => {
     const task = await submit()
-    backend.calls[0]!.answer(new Error('bug'))
+    ;(await backend.job(0)).answer(new Error('bug'))
     await until('the end', () => task.status === 'failed')
     expect(task.error).to.deep.equal({code: 'internal', message: 'The task failed unexpectedly.'})
     expect(backend.calls).to.have.length(1)
@@ -79,9 +81,9 @@ describe('Dispatcher', () => {
 
   it('sends a task again when its worker dies, and ends it done when a later attempt succeeds', async () => {
     const task = await submit()
-    backend.calls[0]!.answer(new ImgscaleError('worker_failed', 'gone'))
+    ;(await backend.job(0)).answer(new ImgscaleError('worker_failed', 'gone'))
     await until('the retry', () => backend.calls.length === 2, 2_000)
-    backend.calls[1]!.answer(ok(task.id))
+    ;(await backend.job(1)).answer(ok(task.id))
     await until('the end', () => task.status === 'done')
   })
 
@@ -89,7 +91,7 @@ describe('Dispatcher', () => {
     const task = await submit()
     for (let attempt = 1; attempt <= 3; attempt++) {
       await until(`attempt ${attempt}`, () => backend.calls.length === attempt, 2_000)
-      backend.calls[attempt - 1]!.answer(new ImgscaleError('worker_failed', 'gone'))
+      ;(await backend.job(attempt - 1)).answer(new ImgscaleError('worker_failed', 'gone'))
     }
     await until('the end', () => task.status === 'failed', 2_000)
     expect(task.error?.code).to.equal('worker_failed')
@@ -100,8 +102,8 @@ describe('Dispatcher', () => {
   it('does not retry what the image itself caused, and asks for a stuck worker to be replaced on timeout', async () => {
     const corrupt = await submit()
     const slow = await submit()
-    backend.calls[0]!.answer(new ImgscaleError('corrupt_image', 'bad'))
-    backend.calls[1]!.answer(new ImgscaleError('timeout', 'slow'))
+    ;(await backend.job(0)).answer(new ImgscaleError('corrupt_image', 'bad'))
+    ;(await backend.job(1)).answer(new ImgscaleError('timeout', 'slow'))
     await until('both to end', () => corrupt.status === 'failed' && slow.status === 'failed')
     expect([corrupt.error?.code, slow.error?.code]).to.deep.equal(['corrupt_image', 'timeout'])
     expect(backend.calls).to.have.length(2)
@@ -113,11 +115,11 @@ describe('Dispatcher', () => {
     dispatcher.pause()
     let settled = false
     const settling = dispatcher.settled().then(() => (settled = true))
-    backend.calls[0]!.answer(ok(tasks[0]!.id))
+    ;(await backend.job(0)).answer(ok(tasks[0]!.id))
     await until('the first to end', () => tasks[0]!.status === 'done')
     expect(settled).to.equal(false)
     dispatcher.abandon()
-    backend.calls[1]!.answer(new ImgscaleError('worker_failed', 'stopped'))
+    ;(await backend.job(1)).answer(new ImgscaleError('worker_failed', 'stopped'))
     await settling
     expect(backend.calls).to.have.length(2)
     // Neither the abandoned task nor the queued one is failed: both run again at the next start.

@@ -1,9 +1,8 @@
 /** The embedded task backend (the data directory of one serve) against the conformance suite. */
-import {writeFileSync} from 'node:fs'
 
 import {DEFAULTS, type ServiceConfig} from '../../src/config.js'
 import {EmbeddedBackend} from '../../src/tasks/embedded-backend.js'
-import {FakeServerB, ok} from '../helpers/fake-server-b.js'
+import {FakeServerB} from '../helpers/fake-server-b.js'
 import {metrics, removeDir, silent, spooled, tempDir} from '../helpers/in-process.js'
 import {heldJob, taskBackendConformance, type Harness, type HarnessOptions} from './task-backend.conformance.js'
 
@@ -22,7 +21,7 @@ async function openEmbedded(options: HarnessOptions): Promise<Harness> {
   const boot = async (): Promise<void> => {
     backend = await EmbeddedBackend.open(config, metrics(), silent)
     serverB = new FakeServerB()
-    backend.start({client: serverB, workers: serverB, token: 'token'})
+    backend.start({client: serverB, workers: serverB})
   }
   await boot()
   const harness: Harness = {
@@ -32,11 +31,7 @@ async function openEmbedded(options: HarnessOptions): Promise<Harness> {
     upload: () => spooled(backend.dir),
     async job(n) {
       const call = await serverB.job(n)
-      return heldJob(call, (id, result) => {
-        // What a worker does: the result file first, then the reply.
-        writeFileSync(backend.dir.resultPath(id, 'jpeg'), result)
-        call.answer(ok(id, result.length))
-      })
+      return heldJob(call)
     },
     async restart() {
       // As a SIGKILL would leave it: nothing drained, the lock taken over.

@@ -113,26 +113,15 @@ describe('protocol: messages', () => {
 
   it('reads result and error replies, defaulting an unknown error code to internal', () => {
     const result = parseReply(frame(FrameType.Result, {id: 'a', format: 'png', width: 3, height: 4, bytes: 1}, Buffer.from('x')))
-    expect(result).to.deep.include({type: FrameType.Result, header: {id: 'a', format: 'png', width: 3, height: 4, bytes: 1, stored: false}})
+    expect(result).to.deep.include({type: FrameType.Result, header: {id: 'a', format: 'png', width: 3, height: 4, bytes: 1}})
     const error = parseReply(frame(FrameType.Error, {id: null, code: 'made_up', message: 'why'}))
     expect(error).to.deep.equal({type: FrameType.Error, header: {id: null, code: 'internal', message: 'why'}})
   })
 
-  describe('results saved by the worker', () => {
-    it('reads a stored result: its size in the header, an empty body', () => {
-      const stored = parseReply(frame(FrameType.Result, {id: 'a', format: 'jpeg', width: 3, height: 4, bytes: 5000, stored: true}))
-      expect(stored).to.deep.include({header: {id: 'a', format: 'jpeg', width: 3, height: 4, bytes: 5000, stored: true}})
-    })
-
-    it('refuses a result whose size is not its body length', () => {
-      expect(() => parseReply(frame(FrameType.Result, {id: 'a', format: 'png', width: 3, height: 4, bytes: 2}, Buffer.from('x')))).to.throw(FrameError)
-    })
-
-    it('carries the token of a job only when there is one', () => {
-      expect(parseJob(frame(FrameType.Job, job, body))).to.not.have.property('token')
-      expect(parseJob(frame(FrameType.Job, {...job, token: 'secret'}, body))).to.include({token: 'secret'})
-      expect(() => parseJob(frame(FrameType.Job, {...job, token: 7}, body))).to.throw(FrameError)
-    })
+  it('refuses a result whose size is not its body length: every result carries its bytes (issue 19)', () => {
+    expect(() => parseReply(frame(FrameType.Result, {id: 'a', format: 'png', width: 3, height: 4, bytes: 2}, Buffer.from('x')))).to.throw(FrameError)
+    // What a worker that saved the file itself used to send: a size, no bytes.
+    expect(() => parseReply(frame(FrameType.Result, {id: 'a', format: 'jpeg', width: 3, height: 4, bytes: 5000, stored: true}))).to.throw(FrameError)
   })
 })
 

@@ -11,7 +11,8 @@ import {JobRunner} from '../../src/redis/job-runner.js'
 import {RedisBackend} from '../../src/redis/redis-backend.js'
 import {parseRedisUrl} from '../../src/redis/redis-url.js'
 import {RedisTasks} from '../../src/redis/task-records.js'
-import {FakeServerB, ok} from '../helpers/fake-server-b.js'
+import {InstantJobs} from '../../src/redis/instant-jobs.js'
+import {FakeServerB} from '../helpers/fake-server-b.js'
 import {metrics, removeDir, silent, spooled, tempDir} from '../helpers/in-process.js'
 import {RedisServer} from '../helpers/redis-server.js'
 import {heldJob, taskBackendConformance, type Harness, type HarnessOptions} from './task-backend.conformance.js'
@@ -44,7 +45,7 @@ async function openRedisHarness(options: HarnessOptions): Promise<Harness> {
     blocking = connectRedis(target, 'blocking', silent, () => {})
     runner = new JobRunner(
       blocking,
-      new RedisTasks(connection, options.resultTtlMs),
+      {tasks: new RedisTasks(connection, options.resultTtlMs), instants: new InstantJobs(connection)},
       {client: serverB, workers: serverB},
       {concurrency: options.inflight, taskTimeoutMs: 5_000, maxResultBytes: 1024, stallIntervalMs: STALL_INTERVAL_MS},
       metrics(),
@@ -66,7 +67,7 @@ async function openRedisHarness(options: HarnessOptions): Promise<Harness> {
     upload: () => spooled({spool}),
     async job(n) {
       const call = await serverB.job(n)
-      return heldJob(call, (id, result) => call.answer({...ok(id, result.length), stored: false}, result))
+      return heldJob(call)
     },
     async restart() {
       await shut()

@@ -15,6 +15,7 @@ import {keys} from '../../src/redis/keys.js'
 import {RedisBackend} from '../../src/redis/redis-backend.js'
 import {parseRedisUrl} from '../../src/redis/redis-url.js'
 import {RedisTasks} from '../../src/redis/task-records.js'
+import {InstantJobs} from '../../src/redis/instant-jobs.js'
 import {scaleOptions} from '../../src/image/options.js'
 import {PLAIN_RESIZE} from '../../src/image/plan.js'
 import {newTask} from '../../src/tasks/task.js'
@@ -50,7 +51,7 @@ describe('Redis engine parts', function () {
     const blocking = connectRedis(target, 'blocking', silent, () => {})
     connections.push(patient, blocking)
     const limits = {concurrency: 1, taskTimeoutMs: 5_000, maxResultBytes: 1024, stallIntervalMs: 500}
-    return new JobRunner(blocking, new RedisTasks(patient, TTL_MS), {client: serverB, workers: serverB}, limits, metrics(), silent)
+    return new JobRunner(blocking, {tasks: new RedisTasks(patient, TTL_MS), instants: new InstantJobs(patient)}, {client: serverB, workers: serverB}, limits, metrics(), silent)
   }
 
   beforeEach(async () => {
@@ -79,7 +80,7 @@ describe('Redis engine parts', function () {
     expect(call.job).to.deep.equal({id: task.id, format: 'jpeg', width: 300, height: 225, frames: 1, ...PLAIN_RESIZE})
     expect(call.job).to.not.have.property('token')
     expect(call.image.toString()).to.equal('image bytes')
-    call.answer({...ok(task.id, 6), stored: false}, Buffer.from('result'))
+    call.answer(ok(task.id, 6), Buffer.from('result'))
     expect((await backend.waitForEnd(task.id, 5_000))?.status).to.equal('done')
     expect((await probe.getBuffer(keys.result(task.id)))?.toString()).to.equal('result')
     for (const key of [keys.task(task.id), keys.result(task.id)]) expect(await probe.pttl(key)).to.be.within(TTL_MS - 5_000, TTL_MS)
@@ -111,7 +112,7 @@ describe('Redis engine parts', function () {
   it('a lost worker, then a success: done, with the result of the second try', async () => {
     const task = await submit()
     ;(await serverB.job(0)).answer(new ImgscaleError('worker_failed', 'lost'))
-    ;(await serverB.job(1)).answer({...ok(task.id, 2), stored: false}, Buffer.from('ok'))
+    ;(await serverB.job(1)).answer(ok(task.id, 2), Buffer.from('ok'))
     const done = await backend.waitForEnd(task.id, 5_000)
     expect(done?.status).to.equal('done')
     expect((await probe.getBuffer(keys.result(task.id)))?.toString()).to.equal('ok')

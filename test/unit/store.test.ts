@@ -3,7 +3,7 @@
  * a real SQLite file: what a restart keeps, what expiry removes, and what a
  * crash leaves behind that a start cleans up.
  */
-import {existsSync, readdirSync, writeFileSync} from 'node:fs'
+import {existsSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 
 import {expect} from 'chai'
@@ -11,10 +11,10 @@ import {expect} from 'chai'
 import type {ImgscaleError} from '../../src/errors.js'
 import type {Task} from '../../src/tasks/task.js'
 import {until} from '../helpers/processes.js'
-import {openStore, removeDir, spooled, tempDir, type Opened} from '../helpers/in-process.js'
+import {inMemory, openStore, removeDir, spooled, tempDir, type Opened} from '../helpers/in-process.js'
 import {fill, mountTmpfs, unfill, unmountTmpfs} from '../helpers/tmpfs.js'
 
-const RESULT = {id: 'x', format: 'jpeg', width: 300, height: 225, bytes: 1234, stored: true, worker: 42} as const
+const RESULT = {id: 'x', format: 'jpeg', width: 300, height: 225, bytes: 6, worker: 42} as const
 
 describe('TaskStore on a data directory', () => {
   let root: string
@@ -35,17 +35,38 @@ describe('TaskStore on a data directory', () => {
   }
   const finish = async (task: Task): Promise<void> => {
     opened.store.start(task)
-    writeFileSync(opened.store.resultPath(task), 'result')
-    await opened.store.finish(task, {...RESULT, id: task.id})
+    await opened.store.finish(task, {header: {...RESULT, id: task.id}, body: Buffer.from('result')})
   }
 
   it('accept moves the spooled upload in under the task id and keeps the task', async () => {
     const params = spooled(opened.dir)
     const task = await opened.store.accept(params)
     expect(task.status).to.equal('queued')
-    expect(existsSync(params.spooledPath)).to.equal(false)
+    expect(existsSync(params.upload.filepath)).to.equal(false)
     expect(readdirSync(opened.dir.uploadsDir)).to.deep.equal([task.id])
     expect(opened.store.get(task.id)).to.equal(task)
+  })
+
+  it('accept writes an upload held in memory once, under the task id', async () => {
+    const task = await opened.store.accept(inMemory(Buffer.from('small image')))
+    expect(readdirSync(opened.dir.uploadsDir)).to.deep.equal([task.id])
+    expect(readFileSync(opened.dir.uploadPath(task.id), 'utf8')).to.equal('small image')
+    expect(readdirSync(opened.dir.spool)).to.deep.equal([])
+  })
+
+  it('finish saves the result server B sent before the record says done; a task cancelled meanwhile keeps none', async () => {
+    const task = await opened.store.accept(spooled(opened.dir))
+    await finish(task)
+    expect(readFileSync(opened.store.resultPath(task), 'utf8')).to.equal('result')
+    expect(opened.store.get(task.id)?.status).to.equal('done')
+    expect(readdirSync(opened.dir.resultsDir)).to.deep.equal([`${task.id}.jpg`])
+
+    const cancelled = await opened.store.accept(spooled(opened.dir))
+    opened.store.start(cancelled)
+    await opened.store.cancel(cancelled)
+    await opened.store.finish(cancelled, {header: {...RESULT, id: cancelled.id}, body: Buffer.from('late')})
+    expect(existsSync(opened.store.resultPath(cancelled))).to.equal(false)
+    expect(opened.store.get(cancelled.id)?.status).to.equal('cancelled')
   })
 
   it('a restart runs every unfinished task again, oldest first, and serves finished ones from the database', async () => {
@@ -60,7 +81,7 @@ describe('TaskStore on a data directory', () => {
     expect(rerun.map((task) => [task.id, task.status, task.startedAt])).to.deep.equal(queued.map((task) => [task.id, 'queued', null]))
     const served = after.get(done.id)!
     expect(served.status).to.equal('done')
-    expect(served.output).to.deep.equal({format: 'jpeg', width: 300, height: 225, bytes: 1234})
+    expect(served.output).to.deep.equal({format: 'jpeg', width: 300, height: 225, bytes: 6})
     expect(served.finishedAt!.getTime()).to.equal(done.finishedAt!.getTime())
     // The input of a finished task is deleted (in the background) once its final record is written.
     const kept = queued.map((task) => task.id).sort()
@@ -135,7 +156,7 @@ describe('TaskStore on a data directory', () => {
   })
 
   it('an upload that cannot be moved in for another reason than space is an internal error, and the disk is not called full', async () => {
-    const params = {...spooled(opened.dir), spooledPath: path.join(opened.dir.spool, 'never-written')}
+    const params = {...spooled(opened.dir), upload: {filepath: path.join(opened.dir.spool, 'never-written'), size: 11}}
     const error = (await opened.store.accept(params).catch((thrown: unknown) => thrown)) as ImgscaleError
     expect(error).to.include({code: 'internal', status: 500})
     expect(opened.disk.isFull).to.equal(false)

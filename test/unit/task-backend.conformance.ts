@@ -11,7 +11,7 @@ import {ImgscaleError} from '../../src/errors.js'
 import type {TaskBackend} from '../../src/tasks/backend.js'
 import type {NewTask} from '../../src/tasks/store.js'
 import type {Task} from '../../src/tasks/task.js'
-import type {Call} from '../helpers/fake-server-b.js'
+import {ok, type Call} from '../helpers/fake-server-b.js'
 
 /** A job a backend handed to its workers, as the harness lets the test answer it. */
 export interface HeldJob {
@@ -22,17 +22,13 @@ export interface HeldJob {
   fail(code: 'corrupt_image'): void
 }
 
-/**
- * A job the test's server B holds, as the suite answers it. `finish` is how
- * the backend's workers hand back a result: a file and a header (embedded),
- * or the bytes in the reply (a worker host).
- */
-export function heldJob(call: Call, finish: (id: string, result: Buffer) => void): HeldJob {
+/** A job the test's server B holds, as the suite answers it: the result's bytes in the reply, as every worker sends them. */
+export function heldJob(call: Call): HeldJob {
   const {id} = call.job
   return {
     id,
     async finish(result) {
-      finish(id, result)
+      call.answer(ok(id, result.length), result)
     },
     fail: (code) => call.answer(new ImgscaleError(code, 'The image could not be decoded.')),
   }
@@ -160,7 +156,8 @@ export function taskBackendConformance(name: string, open: (options: HarnessOpti
         const job = await harness.job(n)
         rerun.add(job.id)
         await job.finish(Buffer.from('again'))
-        expect((await after.waitForEnd(job.id, 5_000))?.status).to.equal('done')
+        const ended = await after.waitForEnd(job.id, 5_000)
+        expect(ended?.status, JSON.stringify(ended?.error)).to.equal('done')
       }
       expect([...rerun]).to.have.members([running.id, waiting.id])
     })

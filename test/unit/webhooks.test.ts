@@ -4,7 +4,6 @@
  * and where the data directory keeps pending callbacks.
  */
 import {createHmac} from 'node:crypto'
-import {writeFileSync} from 'node:fs'
 import path from 'node:path'
 
 import Database from 'better-sqlite3'
@@ -153,8 +152,7 @@ describe('pending callbacks in the data directory', () => {
   const endWithCallback = async (): Promise<Task> => {
     const task = await opened.store.accept({...spooled(opened.dir), callbackUrl: 'https://example.com/hook'})
     opened.store.start(task)
-    writeFileSync(opened.store.resultPath(task), 'result')
-    await opened.store.finish(task, {id: task.id, format: 'jpeg', width: 300, height: 225, bytes: 6, stored: true})
+    await opened.store.finish(task, {header: {id: task.id, format: 'jpeg', width: 300, height: 225, bytes: 6}, body: Buffer.from('result')})
     return task
   }
 

@@ -8,6 +8,8 @@ import {BaseCommand} from '../base-command.js'
 import {ipFlag, portFlag, positiveNumber, secondsFrom} from '../flags.js'
 import {configFrom, processingFlags, runUntilSignalled, workersFlag} from '../service-flags.js'
 
+const MiB = 1024 * 1024
+
 export default class Serve extends BaseCommand {
   static override summary = 'Run the imgscale service: HTTP server A and the resize workers of server B.'
   static override description = `Server A (HTTP) takes uploads and keeps the tasks; server B is a set of cluster
@@ -32,6 +34,11 @@ server A alone.`
     'data-dir': Flags.directory({char: 'd', default: DEFAULTS.dataDir, description: 'directory that keeps tasks, uploads and results across restarts (one serve per directory; unused with --redis)'}),
     'max-scale': positiveNumber({default: DEFAULTS.maxScale, description: 'largest scale_factor accepted'}),
     'max-queue': Flags.integer({min: 0, default: DEFAULTS.maxQueue, description: 'tasks waiting for a worker before uploads get 503 busy (with --redis: across all front ends)'}),
+    'memory-upload-mb': positiveNumber({default: DEFAULTS.memoryUploadBytes / MiB, description: 'uploads up to this many MiB are received into memory and written once; larger ones stream to disk'}),
+    'max-buffered-mb': positiveNumber({
+      default: DEFAULTS.maxBufferedBytes / MiB,
+      description: 'MiB of request bodies held in memory at once (small uploads, /resize); past it uploads stream to disk and /resize gets 503 busy',
+    }),
     'headers-timeout': positiveNumber({default: DEFAULTS.headersTimeoutMs / 1000, description: 'seconds a client has to send all request headers (408 after)'}),
     'request-timeout': positiveNumber({default: DEFAULTS.requestTimeoutMs / 1000, description: 'seconds a client has to send a whole request, upload included (408 after)'}),
     'keep-alive-timeout': positiveNumber({default: DEFAULTS.keepAliveTimeoutMs / 1000, description: 'seconds an idle keep-alive connection stays open'}),
@@ -75,6 +82,8 @@ server A alone.`
       dataDir: flags['data-dir'],
       maxScale: flags['max-scale'],
       maxQueue: flags['max-queue'],
+      memoryUploadBytes: Math.round(flags['memory-upload-mb'] * MiB),
+      maxBufferedBytes: Math.round(flags['max-buffered-mb'] * MiB),
       headersTimeoutMs: Math.round(flags['headers-timeout'] * 1000),
       requestTimeoutMs: Math.round(flags['request-timeout'] * 1000),
       keepAliveTimeoutMs: Math.round(flags['keep-alive-timeout'] * 1000),

@@ -1,14 +1,14 @@
-import {mkdir, stat} from 'node:fs/promises'
+import {mkdir} from 'node:fs/promises'
 
 import {Args, Flags, ux, type Interfaces} from '@oclif/core'
 
 import {ClientError, type ImgscaleClient, type ResizeRequest} from '../../client/api-client.js'
-import {expandInputs, resultPathIn, runBatch} from '../../client/batch.js'
+import {expandInputs, isFolder, resultPathIn, runBatch} from '../../client/batch.js'
 import {EXTENSION} from '../../image/formats.js'
-import {FITS, MAX_BOX_SIDE, POSITIONS} from '../../image/options.js'
 import {itemLine, progressOn} from '../batch-report.js'
 import {ClientCommand} from '../client-command.js'
 import {serverFlags} from '../flags.js'
+import {resizeFlags, resizeRequestFrom, TOO_FEW_ARGUMENTS} from '../resize-flags.js'
 
 type SubmitFlags = Interfaces.InferredFlags<typeof Submit.flags>
 
@@ -48,39 +48,19 @@ outside: covering it), --position what cover keeps (attention: smart crop).`
   }
   static override flags = {
     ...serverFlags,
-    format: Flags.string({description: 'output format: jpeg, png, webp, avif, gif, tiff, or auto (AVIF, else WebP, as the server negotiates; default: the input format)'}),
-    width: Flags.integer({min: 1, max: MAX_BOX_SIDE, description: 'target width in pixels, instead of a scale factor'}),
-    height: Flags.integer({min: 1, max: MAX_BOX_SIDE, description: 'target height in pixels, instead of a scale factor'}),
-    fit: Flags.option({options: FITS, description: 'with --width and --height: how the image goes into the box (default: inside)'})(),
-    position: Flags.option({options: POSITIONS, description: 'with --fit cover: what to keep (entropy, attention: smart crop; default: centre)'})(),
-    quality: Flags.integer({min: 1, max: 100, description: 'JPEG, WebP, AVIF or TIFF quality, 1-100'}),
-    'keep-metadata': Flags.boolean({description: 'keep EXIF, XMP and the ICC profile (default: strip them, output sRGB)'}),
+    ...resizeFlags,
     callback: Flags.string({helpValue: '<url>', description: 'http(s) URL the server POSTs the status document to when the task ends'}),
     wait: Flags.boolean({char: 'W', description: 'wait until the task is done or failed'}),
     output: Flags.string({char: 'o', description: 'save the result here (implies --wait); for a batch, the folder for all results', helpValue: '<path>'}),
     timeout: Flags.integer({min: 1, default: 300, description: 'seconds --wait waits for one task before giving up'}),
-    concurrency: Flags.integer({char: 'c', min: 1, max: 64, default: 4, description: 'batch: files in flight at once'}),
-    json: Flags.boolean({description: 'batch: one JSON object per file on stdout'}),
   }
 
   async run(): Promise<void> {
     const {argv, flags} = await this.parse(Submit)
-    const inputs = argv as string[]
-    const boxed = flags.width !== undefined || flags.height !== undefined
-    if (inputs.length < (boxed ? 1 : 2)) {
-      this.fail('Give one or more image files, then the scale factor (`imgscale submit a.jpg 0.5`), or --width/--height.')
-    }
-    const resize: ResizeRequest = {
-      scale: boxed ? undefined : inputs.pop(),
-      width: flags.width,
-      height: flags.height,
-      fit: flags.fit,
-      position: flags.position,
-      quality: flags.quality,
-      format: flags.format,
-      metadata: flags['keep-metadata'] ? 'keep' : undefined,
-      callbackUrl: flags.callback,
-    }
+    const request = resizeRequestFrom(argv as string[], flags)
+    if (!request) this.fail(TOO_FEW_ARGUMENTS('submit'))
+    const inputs = request.files
+    const resize: ResizeRequest = {...request.resize, callbackUrl: flags.callback}
     const client = this.client(flags)
     const files = await expandInputs(inputs)
     const batch = files.length !== 1 || files[0] !== inputs[0] || flags.json
@@ -127,11 +107,4 @@ outside: covering it), --position what cover keeps (attention: smart crop).`
       await client.saveResult(id, flags.output)
     }
   }
-}
-
-/** `-o` names a folder when it ends with a slash or is an existing directory. */
-async function isFolder(output: string | undefined): Promise<boolean> {
-  if (!output) return false
-  if (output.endsWith('/')) return true
-  return (await stat(output).catch(() => undefined))?.isDirectory() ?? false
 }
