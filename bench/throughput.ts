@@ -179,7 +179,9 @@ async function measure(workload: Workload, concurrency: number): Promise<Sample>
   }
 }
 
-const ratio = (sample: Sample, path: Path, reference: Path): number => sample.paths[path].imgPerS / sample.paths[reference].imgPerS
+function ratio(sample: Sample, path: Path, reference: Path): number {
+  return sample.paths[path].imgPerS / sample.paths[reference].imgPerS
+}
 
 /** Each figure the median over the runs, except peaks: the highest of any run. */
 function medianSample(samples: Sample[]): Sample {
@@ -200,7 +202,8 @@ function medianSample(samples: Sample[]): Sample {
   }
 }
 
-const COLUMNS: Array<[string, (row: Sample) => string]> = [
+function columns(): Array<[string, (row: Sample) => string]> {
+  return [
   ['workload', (row) => row.workload],
   ['conc', (row) => String(row.concurrency)],
   ...PATHS.map((path): [string, (row: Sample) => string] => [`${path} img/s`, (row) => row.paths[path].imgPerS.toFixed(1)]),
@@ -213,11 +216,13 @@ const COLUMNS: Array<[string, (row: Sample) => string]> = [
   ['A cpu resize', (row) => row.primaryCpuMs.resize.toFixed(1)],
   ['primary MB', (row) => row.primaryPeakMb.toFixed(0)],
   ['worker MB', (row) => row.workerPeakMb.toFixed(0)],
-]
+  ]
+}
 
 function table(samples: Sample[]): string {
-  const head = COLUMNS.map(([title]) => title)
-  const body = samples.map((sample) => COLUMNS.map(([, cell]) => cell(sample)))
+  const cells = columns()
+  const head = cells.map(([title]) => title)
+  const body = samples.map((sample) => cells.map(([, cell]) => cell(sample)))
   const widths = head.map((title, i) => Math.max(title.length, ...body.map((cells) => cells[i]!.length)))
   const line = (cells: string[]): string => cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ')
   return [line(head), line(widths.map((width) => '-'.repeat(width))), ...body.map(line)].join('\n')

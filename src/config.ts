@@ -96,6 +96,8 @@ export const FIXED = {
   maxFrameHeaderBytes: 64 * 1024,
   /** Connections one worker accepts at once. */
   backendMaxConnections: 64,
+  /** Server A closes a kept connection to server B idle this long (or half of --backend-idle-timeout, if less). */
+  keptConnectionIdleMs: 5_000,
   /** How often Node checks the header and request timeouts (its default, 30 s, makes them loose). */
   httpTimeoutCheckMs: 1_000,
   /** How long the rest of a refused upload is read and dropped before the socket is cut. */
@@ -107,6 +109,8 @@ export const FIXED = {
   retryAfterSeconds: 1,
   /** A result up to this size is read whole and sent in one write; a larger one is streamed from its file. */
   resultReadWholeBytes: 1024 * 1024,
+  /** The results of the tasks that ended last, kept in memory for their download right after (bytes in all). */
+  recentResultsBytes: 16 * 1024 * 1024,
   /** Longest `GET /status/<id>?wait=` a client may ask for, in seconds. */
   maxStatusWaitSeconds: 30,
   /** A task whose worker died is sent again, on a new connection, this many times in all before it fails. */

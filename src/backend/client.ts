@@ -1,15 +1,14 @@
 /**
  * Server A's side of the socket (and a worker host's): sends one job, the
  * image in its body, to server B and waits for the result on the same
- * connection. One connection per job, so the cluster's round-robin (which
- * hands out connections, not frames) spreads the work.
+ * connection. Connections are kept for the next job (connections.ts), one
+ * job on a connection at a time.
  */
-import net from 'node:net'
-
 import {FIXED} from '../config.js'
 import {ImgscaleError, type TaskErrorCode} from '../errors.js'
 import {encodeFrameHead, FrameDecoder, FrameType, type Frame} from '../protocol/frame.js'
 import {parseReply, type JobHeader, type ResultHeader} from '../protocol/messages.js'
+import {ConnectionPool} from './connections.js'
 import type {BackendAddress} from './pool.js'
 
 /** What a worker may fail a job with (the image's fault); anything else is ours. */
@@ -40,32 +39,38 @@ export interface SendLimits {
 }
 
 export class BackendClient {
-  constructor(private readonly address: BackendAddress) {}
+  private readonly connections: ConnectionPool
+
+  /** `serverIdleMs`: server B's idle timeout (--backend-idle-timeout); a kept connection is closed well before it. */
+  constructor(address: BackendAddress, serverIdleMs: number) {
+    this.connections = new ConnectionPool(address, Math.min(FIXED.keptConnectionIdleMs, serverIdleMs / 2))
+  }
 
   /** Resolves with the result; rejects with an ImgscaleError. */
   send(job: JobHeader, image: Buffer, {timeoutMs, maxResultBytes, signal}: SendLimits): Promise<Result> {
     return new Promise((resolve, reject) => {
       let settled = false
-      const socket = net.connect({host: this.address.host, port: this.address.port, noDelay: true})
+      const {connection, reused} = this.connections.take()
+      const {socket} = connection
 
-      const settle = (error: ImgscaleError | null, result?: Result): void => {
+      /** `whole`: a reply frame was read to its end, so the connection may carry the next job. */
+      const settle = (outcome: {error: ImgscaleError} | {result: Result}, whole: boolean): void => {
         if (settled) return
         settled = true
         clearTimeout(deadline)
         signal?.removeEventListener('abort', abort)
-        socket.destroy()
-        if (error) reject(error)
-        else resolve(result!)
+        socket.off('data', onData).off('error', onError).off('close', onClose).off('connect', write)
+        if (whole && !decoder.midFrame) this.connections.keep(connection, reused, 'result' in outcome ? outcome.result.header.worker : undefined)
+        else this.connections.discard(connection, reused, 'error' in outcome && outcome.error.code === 'worker_failed')
+        if ('error' in outcome) reject(outcome.error)
+        else resolve(outcome.result)
       }
+      const fail = (error: ImgscaleError): void => settle({error}, false)
 
-      const deadline = setTimeout(
-        () => settle(new ImgscaleError('timeout', `Processing took longer than the ${timeoutMs / 1000} s limit.`)),
-        timeoutMs,
-      )
+      const deadline = setTimeout(() => fail(new ImgscaleError('timeout', `Processing took longer than the ${timeoutMs / 1000} s limit.`)), timeoutMs)
 
-      const abort = (): void => settle(new ImgscaleError('cancelled', 'The request was cancelled before its image was processed.'))
+      const abort = (): void => fail(new ImgscaleError('cancelled', 'The request was cancelled before its image was processed.'))
       signal?.addEventListener('abort', abort, {once: true})
-      if (signal?.aborted) abort()
 
       const decoder = new FrameDecoder({maxHeaderBytes: FIXED.maxFrameHeaderBytes, maxBodyBytes: maxResultBytes}, (frame) => {
         let result: Result
@@ -74,29 +79,36 @@ export class BackendClient {
         } catch (error) {
           // A reply that cannot be read falls through to the 'data' handler: `internal`.
           if (!(error instanceof ImgscaleError)) throw error
-          return settle(error)
+          return settle({error}, true)
         }
-        settle(null, result)
+        settle({result}, true)
       })
 
-      socket.on('connect', () => {
+      const write = (): void => {
         // Head and image as separate writes: the image is not copied.
         socket.cork()
         socket.write(encodeFrameHead(FrameType.Job, job, image.length))
         socket.write(image)
         socket.uncork()
-      })
-      socket.on('data', (chunk: Buffer) => {
+      }
+      const onData = (chunk: Buffer): void => {
         try {
           decoder.push(chunk)
         } catch (error) {
-          settle(new ImgscaleError('internal', 'Server B sent a reply that could not be read.', {cause: error}))
+          fail(new ImgscaleError('internal', 'Server B sent a reply that could not be read.', {cause: error}))
         }
-      })
-      socket.on('error', (error) =>
-        settle(new ImgscaleError('worker_failed', 'The connection to the worker failed before it replied.', {cause: error})),
-      )
-      socket.on('close', () => settle(new ImgscaleError('worker_failed', 'The worker closed the connection before replying.')))
+      }
+      const onError = (error: Error): void => fail(new ImgscaleError('worker_failed', 'The connection to the worker failed before it replied.', {cause: error}))
+      const onClose = (): void => fail(new ImgscaleError('worker_failed', 'The worker closed the connection before replying.'))
+      socket.on('data', onData).on('error', onError).on('close', onClose)
+      if (signal?.aborted) return abort()
+      if (reused) write()
+      else socket.once('connect', write)
     })
+  }
+
+  /** Closes the kept connections (shutdown). */
+  close(): void {
+    this.connections.close()
   }
 }

@@ -19,7 +19,8 @@ export async function startEmbeddedEngine(config: ServiceConfig, metrics: Metric
     await tasks.close()
     throw error
   }
-  tasks.start({client: new BackendClient(backend), workers: pool})
+  const client = new BackendClient(backend, config.backendIdleMs)
+  tasks.start({client, workers: pool})
   return {
     tasks,
     spoolDir: tasks.dir.spool,
@@ -28,6 +29,7 @@ export async function startEmbeddedEngine(config: ServiceConfig, metrics: Metric
     summary: `${config.workers} workers, backend ${hostForUrl(backend.host)}:${backend.port}`,
     drain: (graceMs) => tasks.drain(graceMs),
     async close() {
+      client.close()
       await pool.stop(2_000)
       await tasks.close()
     },

@@ -43,10 +43,11 @@ export async function startWorkerHost(config: ServiceConfig, target: RedisTarget
     blocking.disconnect()
     throw error
   }
+  const client = new BackendClient(backend, config.backendIdleMs)
   const runner = new JobRunner(
     blocking,
     {tasks: new RedisTasks(connection, config.resultTtlMs), instants: new InstantJobs(connection)},
-    {client: new BackendClient(backend), workers: pool},
+    {client, workers: pool},
     {
       concurrency: config.workers * config.inflightPerWorker,
       taskTimeoutMs: config.taskTimeoutMs,
@@ -64,6 +65,7 @@ export async function startWorkerHost(config: ServiceConfig, target: RedisTarget
     counts: () => countJobs(queue),
     async stop(graceMs) {
       await runner.stop(graceMs)
+      client.close()
       await leave()
       await queue.close().catch(() => undefined)
       await pool.stop(2_000)

@@ -94,6 +94,8 @@ export class EmbeddedBackend implements TaskBackend {
   }
 
   async openResult(task: Task): Promise<Buffer | Readable | undefined> {
+    const recent = this.store.recentResult(task)
+    if (recent) return recent
     const path = this.store.resultPath(task)
     // Most results are small: one read and one write to the socket, no stream.
     if (task.output!.bytes <= FIXED.resultReadWholeBytes) return readFile(path).catch(() => undefined)

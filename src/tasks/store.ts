@@ -19,6 +19,7 @@ import {isDiskFull} from '../storage/durable-files.js'
 import type {UploadBytes} from '../storage/upload-bytes.js'
 import type {DataDir} from './data-dir.js'
 import {EndWaiters} from './end-waiters.js'
+import {RecentResults} from './recent-results.js'
 import type {CallbackQueue} from '../webhooks/deliverer.js'
 import {callbackDue, fromRecord, hasEnded, LOST_UPLOAD, isExpired, markCancelled, markDone, markFailed, markProcessing, newTask, reportEnded, reportQueued, toRecord, type Task, type TaskParams} from './task.js'
 
@@ -36,6 +37,7 @@ export class TaskStore implements CallbackQueue {
   /** Unfinished tasks, and finished ones whose final record could not be written (disk full). */
   private readonly live = new Map<string, Task>()
   private readonly endWaiters = new EndWaiters()
+  private readonly recent = new RecentResults(FIXED.recentResultsBytes)
   private sweeper?: NodeJS.Timeout
   private sweeping?: Promise<number>
 
@@ -148,6 +150,7 @@ export class TaskStore implements CallbackQueue {
       throw error
     }
     if (this.cancelledMeanwhile(task)) return
+    this.recent.remember(task.id, body)
     markDone(task, header)
     this.disk.markWritten()
     await this.end(task, header.worker)
@@ -170,6 +173,11 @@ export class TaskStore implements CallbackQueue {
     await this.end(task)
     // The contract: its files go at once, not in the background.
     await this.dir.remove(this.dir.uploadPath(task.id))
+  }
+
+  /** A done task's result, if it ended recently enough to be still in memory. */
+  recentResult(task: Task): Buffer | undefined {
+    return this.recent.get(task.id)
   }
 
   /** DELETE of an ended task: record and files go at once, a callback not yet delivered with them. */
@@ -228,6 +236,7 @@ export class TaskStore implements CallbackQueue {
   }
 
   private removeFiles(task: Task): Promise<void> {
+    this.recent.forget(task.id)
     // A failed task may have a result file too: a worker that wrote it after the deadline.
     return this.dir.remove(this.dir.uploadPath(task.id), this.resultPath(task))
   }

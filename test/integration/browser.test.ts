@@ -136,13 +136,40 @@ describe('the browser page (GET /)', function () {
     problems = []
   })
 
+  it('"Resize now" gets the image straight back (POST /resize), with both sizes and a download named after the input', async () => {
+    await page.setInputFiles('#image', PHOTO.png.file)
+    await page.fill('#scale', '0.25')
+    await page.selectOption('#format', 'webp')
+    const answered = page.waitForResponse((response) => response.url().endsWith('/resize'))
+    await page.click('#resize-now')
+    expect((await answered).status()).to.equal(200)
+    await page.waitForSelector('#compare:not([hidden])', {timeout: 30_000})
+    expect(await page.textContent('#original-size')).to.match(/^576×384 px, .* KB, png$/)
+    expect(await page.textContent('#result-size')).to.match(/^144×96 px, .* KB, webp$/)
+    expect(await page.textContent('#status')).to.contain('Done: 576×384 → 144×96')
+    await page.waitForFunction('document.getElementById("result").complete')
+    expect(await page.evaluate('[document.getElementById("result").naturalWidth, document.getElementById("result").naturalHeight]')).to.deep.equal([144, 96])
+    expect(await page.getAttribute('#download', 'download')).to.equal('embedgravitybird.webp')
+  })
+
+  it('"Resize now" shows a failure plainly, like a task\'s', async () => {
+    await page.setInputFiles('#image', {name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('this is not an image\n')})
+    await page.click('#resize-now')
+    await page.waitForSelector('#error:not([hidden])')
+    expect(await page.textContent('#error')).to.match(/not an image we recognise.*\(unsupported_media_type\)/)
+    expect(await page.isHidden('#compare')).to.equal(true)
+    expect(problems).to.have.length(1)
+    expect(problems[0]).to.match(/status of 415/)
+    problems = []
+  })
+
   it('is usable from the keyboard: the file chooser, the scale and the button are reached with Tab', async () => {
     const reached: string[] = []
     for (let i = 0; i < 12; i++) {
       await page.keyboard.press('Tab')
       reached.push(await page.evaluate<string>('document.activeElement?.id ?? ""'))
     }
-    expect(reached).to.include.members(['image', 'scale-range', 'scale', 'width', 'height', 'fit', 'quality', 'format', 'submit'])
+    expect(reached).to.include.members(['image', 'scale-range', 'scale', 'width', 'height', 'fit', 'quality', 'format', 'submit', 'resize-now'])
   })
 
   it('fits a phone-sized screen without sideways scrolling', async () => {

@@ -1,5 +1,6 @@
 // The browser page: the same POST /upload, GET /status (long poll) and
-// GET /result that curl and the CLI use, nothing more. With an API key (asked
+// GET /result that curl and the CLI use, and POST /resize ("Resize now":
+// the image straight back, no task), nothing more. With an API key (asked
 // for when the server answers 401) every request carries it, the result's
 // image included, which is why that is fetched rather than linked.
 const $ = (id) => document.getElementById(id)
@@ -45,8 +46,36 @@ function send(url, init = {}) {
   return fetch(url, key ? {...init, headers: {Authorization: `Bearer ${key}`}} : init)
 }
 
-form.addEventListener('submit', async (event) => {
+form.addEventListener('submit', (event) => {
   event.preventDefault()
+  void run(async (file, body) => {
+    // The upload itself waits a little: a task that ends by then comes back
+    // as its full status document (200), with no long poll needed.
+    const answer = await call(send(`/upload?wait=${POLL_WAIT_SECONDS}`, {method: 'POST', body}))
+    say(`Task ${answer.task_id}: ${answer.status}…`)
+    const task = answer.created_at !== undefined && ended(answer) ? answer : await waitForEnd(answer.task_id)
+    if (task.status !== 'done') return fail(task.error.message, task.error.code)
+    const response = await send(task.result_url)
+    if (!response.ok) return fail(`The result could not be downloaded (${response.status}).`)
+    show(file, task.input, task.output, await response.blob(), `${task.task_id}.${extension(task.output.format)}`)
+  })
+})
+
+$('resize-now').addEventListener('click', () => {
+  void run(async (file, body) => {
+    const response = await send('/resize', {method: 'POST', body})
+    if (!response.ok) await call(Promise.resolve(response)) // throws the server's error
+    const result = await response.blob()
+    // No task document here: the answer's headers say the result's size; the browser measures the original.
+    const to = {width: response.headers.get('X-Imgscale-Width'), height: response.headers.get('X-Imgscale-Height'), bytes: result.size, format: result.type.replace('image/', '')}
+    const from = {...(await dimensions(file)), bytes: file.size, format: file.type.replace('image/', '')}
+    const stem = file.name.replace(/\.[^.]*$/, '') || 'image'
+    show(file, from, to, result, `${stem}.${extension(to.format)}`)
+  })
+})
+
+/** Checks the form, then runs `request` with the file and the form's body; reports what goes wrong. */
+async function run(request) {
   const file = input.files[0]
   const boxed = $('width').value !== '' || $('height').value !== ''
   const value = Number(scale.value)
@@ -54,7 +83,7 @@ form.addEventListener('submit', async (event) => {
   if (!boxed && !(value > 0 && value <= maxScale)) return fail(`The scale factor must be more than 0 and at most ${maxScale}.`)
 
   reset()
-  $('submit').disabled = true
+  for (const id of ['submit', 'resize-now']) $(id).disabled = true
   try {
     const body = new FormData()
     body.append('image', file, file.name)
@@ -67,20 +96,14 @@ form.addEventListener('submit', async (event) => {
     if ($('quality').value !== '') body.append('quality', $('quality').value)
     if ($('format').value) body.append('format', $('format').value)
     say('Uploading…')
-    // The upload itself waits a little: a task that ends by then comes back
-    // as its full status document (200), with no long poll needed.
-    const answer = await call(send(`/upload?wait=${POLL_WAIT_SECONDS}`, {method: 'POST', body}))
-    say(`Task ${answer.task_id}: ${answer.status}…`)
-    const task = answer.created_at !== undefined && ended(answer) ? answer : await waitForEnd(answer.task_id)
-    if (task.status !== 'done') return fail(task.error.message, task.error.code)
-    await show(file, task)
+    await request(file, body)
   } catch (error) {
     if (error.code === 'unauthorized') askForKey()
     fail(error.message, error.code)
   } finally {
-    $('submit').disabled = false
+    for (const id of ['submit', 'resize-now']) $(id).disabled = false
   }
-})
+}
 
 function askForKey() {
   $('key-row').hidden = false
@@ -117,19 +140,37 @@ async function call(pending) {
   throw error
 }
 
-async function show(file, task) {
-  const {input: from, output: to} = task
-  const response = await send(task.result_url)
-  if (!response.ok) return fail(`The result could not be downloaded (${response.status}).`)
-  const result = URL.createObjectURL(await response.blob())
+/** The original and the result side by side, each with its size, bytes and format. */
+function show(file, from, to, result, name) {
+  const url = URL.createObjectURL(result)
   $('original').src = URL.createObjectURL(file)
-  $('original-size').textContent = `${from.width}×${from.height} px, ${bytes(from.bytes)}, ${from.format}`
-  $('result').src = result
-  $('result-size').textContent = `${to.width}×${to.height} px, ${bytes(to.bytes)}, ${to.format}`
-  $('download').href = result
-  $('download').download = `${task.task_id}.${to.format === 'jpeg' ? 'jpg' : to.format}`
+  $('original-size').textContent = describe(from)
+  $('result').src = url
+  $('result-size').textContent = describe(to)
+  $('download').href = url
+  $('download').download = name
   $('compare').hidden = false
   say(`Done: ${from.width}×${from.height} → ${to.width}×${to.height}.`)
+}
+
+function describe({width, height, bytes: size, format}) {
+  return [`${width}×${height} px`, bytes(size), format].filter(Boolean).join(', ')
+}
+
+/** The size an image shows at, as the browser decodes it ("?" for a format it cannot, such as TIFF). */
+async function dimensions(blob) {
+  try {
+    const bitmap = await createImageBitmap(blob)
+    const size = {width: bitmap.width, height: bitmap.height}
+    bitmap.close()
+    return size
+  } catch {
+    return {width: '?', height: '?'}
+  }
+}
+
+function extension(format) {
+  return format === 'jpeg' ? 'jpg' : format
 }
 
 function showChosen(file) {
