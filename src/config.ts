@@ -110,7 +110,7 @@ export const FIXED = {
   /** A result up to this size is read whole and sent in one write; a larger one is streamed from its file. */
   resultReadWholeBytes: 1024 * 1024,
   /** The results of the tasks that ended last, kept in memory for their download right after (bytes in all). */
-  recentResultsBytes: 16 * 1024 * 1024,
+  recentResultsBytes: 4 * 1024 * 1024,
   /** Longest `GET /status/<id>?wait=` a client may ask for, in seconds. */
   maxStatusWaitSeconds: 30,
   /** A task whose worker died is sent again, on a new connection, this many times in all before it fails. */

@@ -213,7 +213,7 @@ export class Dispatcher {
             `The worker processing this image stopped ${attempt} times in a row; the image may be what crashes it.`,
           )
         }
-        this.log.warn({task: id, attempt, err: error.message}, 'worker lost during the job; sending it again')
+        this.log.warn({task: id, attempt, err: error.message}, 'worker lost during the task; sending it again')
         this.metrics.taskRetried()
         await setTimeout(FIXED.retryDelayMs)
       }

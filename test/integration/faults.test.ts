@@ -37,7 +37,7 @@ describe('faults: server B workers', function () {
       expect(await metric(served.url, 'imgscale_worker_restarts_total')).to.equal(2)
       expect(await metric(served.url, 'imgscale_task_retries_total')).to.be.at.least(2)
       expect(served.stderr()).to.contain('server B worker died; starting a replacement')
-      expect(served.stderr()).to.contain('worker lost during the job; sending it again')
+      expect(served.stderr()).to.contain('worker lost during the task; sending it again')
     } finally {
       expect(await served.stop()).to.equal(0)
     }

@@ -3,10 +3,11 @@
  * a real SQLite file: what a restart keeps, what expiry removes, and what a
  * crash leaves behind that a start cleans up.
  */
-import {existsSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
+import {existsSync, readdirSync, readFileSync, utimesSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 
 import {expect} from 'chai'
+import {ulid} from 'ulid'
 
 import type {ImgscaleError} from '../../src/errors.js'
 import type {Task} from '../../src/tasks/task.js'
@@ -153,6 +154,27 @@ describe('TaskStore on a data directory', () => {
     expect(readdirSync(opened.dir.uploadsDir)).to.deep.equal([kept.id])
     expect(readdirSync(opened.dir.resultsDir)).to.deep.equal([`${done.id}.jpg`])
     expect(readdirSync(opened.dir.spool)).to.deep.equal([])
+  })
+
+  it('the start-up tidy never touches what this run may be writing: files of tasks made since the start, .part files written since (issue 20)', async () => {
+    const {store: after, dir} = await reopen()
+    const past = new Date(Date.now() - 60_000)
+    // A task made after the start, its upload in place before its record commits.
+    const fresh = ulid()
+    writeFileSync(path.join(dir.uploadsDir, fresh), 'x')
+    // A recovered task's result being written right now (its id is old, the file new).
+    writeFileSync(path.join(dir.resultsDir, '01JD3Z6Q2W5N8R4T7Y9B1C3E5G.jpg.part'), 'x')
+    // What a crash left before the start: an old .part, and an upload no task owns.
+    const stale = path.join(dir.resultsDir, '01JD3Z6Q2W5N8R4T7Y9B1C3E5H.jpg.part')
+    const orphan = path.join(dir.uploadsDir, '01JD3Z6Q2W5N8R4T7Y9B1C3E5J')
+    for (const file of [stale, orphan]) {
+      writeFileSync(file, 'x')
+      utimesSync(file, past, past)
+    }
+    await after.recover()
+    await after.tidy()
+    expect(readdirSync(dir.uploadsDir)).to.deep.equal([fresh])
+    expect(readdirSync(dir.resultsDir)).to.deep.equal(['01JD3Z6Q2W5N8R4T7Y9B1C3E5G.jpg.part'])
   })
 
   it('an upload that cannot be moved in for another reason than space is an internal error, and the disk is not called full', async () => {

@@ -1,0 +1,39 @@
+/** The results kept in memory for their download right after: bounded in bytes, oldest out first, forgotten on request. */
+import {expect} from 'chai'
+
+import {RecentResults} from '../../src/tasks/recent-results.js'
+
+describe('RecentResults', () => {
+  const bytes = (n: number): Buffer => Buffer.alloc(n, 1)
+
+  it('keeps results up to its byte bound, letting the oldest go first', () => {
+    const recent = new RecentResults(10)
+    recent.remember('a', bytes(4))
+    recent.remember('b', bytes(4))
+    recent.remember('c', bytes(4))
+    expect(recent.get('a')).to.equal(undefined)
+    expect(recent.get('b')?.length).to.equal(4)
+    expect(recent.get('c')?.length).to.equal(4)
+    expect(recent.size).to.equal(8)
+  })
+
+  it('never keeps a result larger than the whole bound, and keeps the others', () => {
+    const recent = new RecentResults(10)
+    recent.remember('small', bytes(3))
+    recent.remember('huge', bytes(11))
+    expect(recent.get('huge')).to.equal(undefined)
+    expect(recent.get('small')?.length).to.equal(3)
+    expect(recent.size).to.equal(3)
+  })
+
+  it('forgets a result when asked (a deleted or expired task), and counts it out', () => {
+    const recent = new RecentResults(10)
+    recent.remember('a', bytes(6))
+    recent.forget('a')
+    recent.forget('never-there')
+    expect(recent.get('a')).to.equal(undefined)
+    expect(recent.size).to.equal(0)
+    recent.remember('b', bytes(10))
+    expect(recent.get('b')?.length).to.equal(10)
+  })
+})
