@@ -113,6 +113,12 @@ export const FIXED = {
   recentResultsBytes: 4 * 1024 * 1024,
   /** Longest `GET /status/<id>?wait=` a client may ask for, in seconds. */
   maxStatusWaitSeconds: 30,
+  /**
+   * A worker acknowledges a job as soon as it has read it; one that has not
+   * within this long (after the job was written) never ran it: the job goes
+   * to another worker, and no attempt is counted (issue 20).
+   */
+  jobAckTimeoutMs: 2_000,
   /** A task whose worker died is sent again, on a new connection, this many times in all before it fails. */
   maxAttempts: 3,
   /**

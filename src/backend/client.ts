@@ -31,7 +31,21 @@ export function resultOf(frame: Frame): Result {
   throw new ImgscaleError('internal', `Server B could not process the image: ${reply.header.message}`)
 }
 
+/**
+ * The job never reached a worker that ran it: no acknowledgement came (the
+ * connection went to a worker that had just died, or is frozen), so sending
+ * it again is always safe and costs no attempt (issue 20).
+ */
+export class NotTaken extends ImgscaleError {
+  constructor(message: string, options: {cause?: unknown} = {}) {
+    super('worker_failed', message, options)
+  }
+}
+
+const notTaken = (when: string, cause?: unknown): NotTaken => new NotTaken(`No worker took the job ${when}.`, {cause})
+
 export interface SendLimits {
+  /** Until the job's result must be in, acknowledgement and processing included. */
   timeoutMs: number
   maxResultBytes: number
   /** Aborted: the connection is closed at once (the worker's result goes nowhere) and the call rejects with `cancelled`. */
@@ -50,6 +64,8 @@ export class BackendClient {
   send(job: JobHeader, image: Buffer, {timeoutMs, maxResultBytes, signal}: SendLimits): Promise<Result> {
     return new Promise((resolve, reject) => {
       let settled = false
+      let acked = false
+      let ackTimer: NodeJS.Timeout | undefined
       const {connection, reused} = this.connections.take()
       const {socket} = connection
 
@@ -58,6 +74,7 @@ export class BackendClient {
         if (settled) return
         settled = true
         clearTimeout(deadline)
+        clearTimeout(ackTimer)
         signal?.removeEventListener('abort', abort)
         socket.off('data', onData).off('error', onError).off('close', onClose).off('connect', write)
         if (whole && !decoder.midFrame) this.connections.keep(connection, reused, 'result' in outcome ? outcome.result.header.worker : undefined)
@@ -67,12 +84,21 @@ export class BackendClient {
       }
       const fail = (error: ImgscaleError): void => settle({error}, false)
 
-      const deadline = setTimeout(() => fail(new ImgscaleError('timeout', `Processing took longer than the ${timeoutMs / 1000} s limit.`)), timeoutMs)
+      // A timeout is charged only to a job a worker really ran.
+      const deadline = setTimeout(
+        () => fail(acked ? new ImgscaleError('timeout', 'Processing took longer than the time limit (--task-timeout).') : notTaken('before its deadline')),
+        timeoutMs,
+      )
 
       const abort = (): void => fail(new ImgscaleError('cancelled', 'The request was cancelled before its image was processed.'))
       signal?.addEventListener('abort', abort, {once: true})
 
       const decoder = new FrameDecoder({maxHeaderBytes: FIXED.maxFrameHeaderBytes, maxBodyBytes: maxResultBytes}, (frame) => {
+        if (frame.type === FrameType.Ack) {
+          acked = true
+          clearTimeout(ackTimer)
+          return
+        }
         let result: Result
         try {
           result = resultOf(frame)
@@ -86,8 +112,10 @@ export class BackendClient {
 
       const write = (): void => {
         // Head and image as separate writes: the image is not copied.
+        // The worker must say it has the job soon after it is sent (loopback carries even 50 MiB in well under a second).
+        ackTimer = setTimeout(() => fail(notTaken(`within ${FIXED.jobAckTimeoutMs / 1000} s`)), FIXED.jobAckTimeoutMs)
         socket.cork()
-        socket.write(encodeFrameHead(FrameType.Job, job, image.length))
+        socket.write(encodeFrameHead(FrameType.Job, {...job, ack: true}, image.length))
         socket.write(image)
         socket.uncork()
       }
@@ -98,8 +126,9 @@ export class BackendClient {
           fail(new ImgscaleError('internal', 'Server B sent a reply that could not be read.', {cause: error}))
         }
       }
-      const onError = (error: Error): void => fail(new ImgscaleError('worker_failed', 'The connection to the worker failed before it replied.', {cause: error}))
-      const onClose = (): void => fail(new ImgscaleError('worker_failed', 'The worker closed the connection before replying.'))
+      const onError = (error: Error): void =>
+        fail(acked ? new ImgscaleError('worker_failed', 'The connection to the worker failed before it replied.', {cause: error}) : notTaken('(its connection failed)', error))
+      const onClose = (): void => fail(acked ? new ImgscaleError('worker_failed', 'The worker closed the connection before replying.') : notTaken('(its connection closed)'))
       socket.on('data', onData).on('error', onError).on('close', onClose)
       if (signal?.aborted) return abort()
       if (reused) write()

@@ -90,6 +90,7 @@ function serveConnection(socket: net.Socket, config: WorkerConfig, watch: JobWat
       return 'refuse'
     }
     watch('job-start', job.id)
+    if (job.ack) socket.write(Buffer.concat(encodeFrame(FrameType.Ack, {id: job.id})))
     try {
       checkOutputSize(job, config)
       const output = await resizeImage(frame.body, job, {maxInputPixels: config.maxInputPixels, timeoutMs: config.taskTimeoutMs})

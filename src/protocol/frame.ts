@@ -27,6 +27,8 @@ export enum FrameType {
   Result = 2,
   /** B -> A: the job failed, or the frame was refused; the body is empty. */
   Error = 3,
+  /** B -> A: the worker has read the job and is running it (only when the job asked, with `ack`); the body is empty. */
+  Ack = 4,
 }
 
 export interface Frame {

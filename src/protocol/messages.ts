@@ -12,6 +12,12 @@ import {FrameError, FrameType, type Frame} from './frame.js'
 /** A -> B: the job id and the plan server A made; the image is the frame's body. */
 export interface JobHeader extends ResizePlan {
   id: string
+  /**
+   * Asks the worker for an Ack frame the moment it has read the job, before
+   * it runs it: a job never acknowledged never ran, so it can be sent again
+   * elsewhere without counting as an attempt (issue 20).
+   */
+  ack?: boolean
 }
 
 /** B -> A: what the worker produced. */
@@ -49,6 +55,7 @@ export function parseJob(frame: Frame): JobHeader {
     position: oneOf(h, 'position', POSITIONS, 'centre'),
     quality: h.quality === undefined || h.quality === null ? null : qualityField(h),
     keepMetadata: h.keepMetadata === true,
+    ...(h.ack === true ? {ack: true} : {}),
   }
 }
 

@@ -149,7 +149,9 @@ export class JobRunner {
   private async resize(id: string, plan: ResizePlan, image: Buffer): Promise<Result | ImgscaleError> {
     const {taskTimeoutMs: timeoutMs, maxResultBytes} = this.limits
     try {
-      return await attemptOnServerB(this.serverB.workers, id, timeoutMs, () => this.serverB.client.send({id, ...plan}, image, {timeoutMs, maxResultBytes}))
+      return await attemptOnServerB(this.serverB.workers, id, timeoutMs, (remainingMs) =>
+        this.serverB.client.send({id, ...plan}, image, {timeoutMs: remainingMs, maxResultBytes}),
+      )
     } catch (error) {
       if (error instanceof ImgscaleError) return error
       this.log.error({task: id, err: error}, 'job failed on an internal error')

@@ -204,7 +204,9 @@ export class Dispatcher {
     const {taskTimeoutMs: timeoutMs, maxResultBytes} = this.limits
     for (let attempt = 1; ; attempt++) {
       try {
-        return await attemptOnServerB(this.workers, id, timeoutMs, () => this.backend.send({id, ...plan}, image, {timeoutMs, maxResultBytes, signal}))
+        return await attemptOnServerB(this.workers, id, timeoutMs, (remainingMs) =>
+          this.backend.send({id, ...plan}, image, {timeoutMs: remainingMs, maxResultBytes, signal}),
+        )
       } catch (error) {
         if (!(error instanceof ImgscaleError) || error.code !== 'worker_failed' || this.abandoned || gaveUp()) throw error
         if (attempt >= FIXED.maxAttempts) {

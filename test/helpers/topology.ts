@@ -34,6 +34,8 @@ export interface TopologyOptions {
   stallInterval?: number
   frontEndArgs?: string[]
   hostArgs?: string[]
+  /** Workers of each worker host (`-w`); 1 unless given. */
+  hostWorkers?: number
   /** Where worker host `n` runs (a network namespace), and the Redis URL it uses from there. */
   hostPrefix?: (n: number) => string[]
   hostRedisUrl?: (n: number) => string
@@ -61,7 +63,7 @@ export async function startTopology(options: TopologyOptions = {}): Promise<Topo
     async addHost(extra = {}) {
       const n = topology.hosts.length
       const url = options.hostRedisUrl?.(n) ?? redis.url
-      const host = await startWorker(['--redis', url, '-w', '1', ...stall, ...(options.hostArgs ?? [])], {
+      const host = await startWorker(['--redis', url, '-w', String(options.hostWorkers ?? 1), ...stall, ...(options.hostArgs ?? [])], {
         env: own(`host${n}`),
         ...(options.hostPrefix ? {prefix: options.hostPrefix(n)} : {}),
         ...extra,

@@ -5,6 +5,7 @@
  */
 import {expect} from 'chai'
 
+import {NotTaken} from '../../src/backend/client.js'
 import {ImgscaleError} from '../../src/errors.js'
 import {Dispatcher} from '../../src/tasks/dispatcher.js'
 import {FakeServerB, ok} from '../helpers/fake-server-b.js'
@@ -85,6 +86,18 @@ describe('Dispatcher', () => {
     await until('the retry', () => backend.calls.length === 2, 2_000)
     ;(await backend.job(1)).answer(ok(task.id))
     await until('the end', () => task.status === 'done')
+  })
+
+  it('a job no worker took (no acknowledgement) is sent again at no cost: five misses, then done (issue 20)', async () => {
+    const task = await submit()
+    for (let miss = 0; miss < 5; miss++) {
+      ;(await backend.job(miss)).answer(new NotTaken('No worker took the job within 2 s.'))
+      await until('the job to be sent again, or the task to end', () => backend.calls.length > miss + 1 || task.status === 'failed', 2_000)
+      expect(task.status, `after ${miss + 1} misses`).to.equal('processing')
+    }
+    ;(await backend.job(5)).answer(ok(task.id))
+    await until('the end', () => task.status === 'done', 5_000)
+    expect(backend.calls).to.have.length(6)
   })
 
   it('fails a task with worker_failed after three deaths in a row', async () => {

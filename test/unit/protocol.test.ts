@@ -107,6 +107,11 @@ describe('protocol: messages', () => {
     })
   }
 
+  it('carries the request for an acknowledgement only when a job asks for one (issue 20)', () => {
+    expect(parseJob(frame(FrameType.Job, job, body))).to.not.have.property('ack')
+    expect(parseJob(frame(FrameType.Job, {...job, ack: true}, body))).to.include({ack: true})
+  })
+
   it('refuses a reply frame where a job is expected', () => {
     expect(() => parseJob(frame(FrameType.Result, job))).to.throw(FrameError).with.property('reason', 'bad_type')
   })
