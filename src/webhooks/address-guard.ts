@@ -34,11 +34,19 @@ export function parseCidr(text: string): {address: string; prefix: number; famil
   return {address, prefix, family: version === 4 ? 'ipv4' : 'ipv6'}
 }
 
+/** How names become addresses: the system's resolver, as Node's own connections use it (tests give their own). */
+export type Resolver = (hostname: string) => Promise<LookupAddress[]>
+
+const systemResolver: Resolver = (hostname) => lookup(hostname, {all: true, verbatim: true})
+
 export class AddressGuard {
   private readonly allowed = new BlockList()
   private readonly forbidden = new BlockList()
 
-  constructor(allow: readonly string[] = []) {
+  constructor(
+    allow: readonly string[] = [],
+    private readonly resolver: Resolver = systemResolver,
+  ) {
     for (const cidr of allow) {
       const {address, prefix, family} = parseCidr(cidr)
       this.allowed.addSubnet(address, prefix, family)
@@ -85,7 +93,7 @@ export class AddressGuard {
     options: LookupOptions,
     callback: (error: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void,
   ): void => {
-    lookup(hostname, {all: true, verbatim: true}).then(
+    this.resolver(hostname).then(
       (found) => {
         const usable = found.filter((entry) => this.permits(entry.address))
         if (usable.length === 0) {
@@ -104,7 +112,7 @@ export class AddressGuard {
 
   private async resolve(host: string): Promise<string[]> {
     let found: LookupAddress[] = []
-    const resolving = lookup(host, {all: true, verbatim: true}).then(
+    const resolving = this.resolver(host).then(
       (addresses) => void (found = addresses),
       () => undefined,
     )

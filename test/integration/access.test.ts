@@ -10,7 +10,7 @@ import {expect} from 'chai'
 
 import {expectError, statusOf, submit, upload, waitForEnd} from '../helpers/api.js'
 import {runCli} from '../helpers/cli.js'
-import {PHOTO, readPhoto, SLOW} from '../helpers/images.js'
+import {PHOTO, readPhoto, SLOW, truncatedJpeg} from '../helpers/images.js'
 import {until} from '../helpers/processes.js'
 import {Receiver} from '../helpers/receiver.js'
 import {serveForSuite, startServe, tempDataDir} from '../helpers/serve.js'
@@ -60,6 +60,14 @@ describe('API keys (contract section 7)', function () {
       expect((await fetch(`${served().url}/result/${id}`, {headers: bearer(key)})).status).to.equal(200)
       expect((await fetch(`${served().url}/metrics`, {headers: bearer(key)})).status).to.equal(200)
       expect((await fetch(`${served().url}/tasks/${id}`, {method: 'DELETE', headers: bearer(key)})).status).to.equal(204)
+    }
+  })
+
+  it('takes the scheme in any case, "bearer" and "BEARER" too (RFC 9110, section 11.1; issue 20)', async () => {
+    for (const scheme of ['bearer', 'BEARER', 'BeArEr']) {
+      const response = await fetch(`${served().url}/metrics`, {headers: {Authorization: `${scheme} ${KEY}`}})
+      expect(response.status, scheme).to.equal(200)
+      await response.arrayBuffer()
     }
   })
 
@@ -168,6 +176,21 @@ describe('DELETE /tasks/<id> (contract section 7)', function () {
     await expectError(await fetch(`${served().url}/status/${id}`), 404, 'not_found')
     await expectError(await fetch(`${served().url}/result/${id}`), 404, 'not_found')
     await expectError(await fetch(`${served().url}/tasks/${id}`, {method: 'DELETE'}), 404, 'not_found')
+  })
+
+  it('a failed task, and a cancelled one, are forgotten by DELETE too: 404 from then on (issue 20)', async () => {
+    const failed = await submit(served().url, {image: truncatedJpeg(), scale: '0.5'})
+    expect((await waitForEnd(served().url, failed)).status).to.equal('failed')
+    const slow = await submit(served().url, SLOW)
+    const cancelled = await submit(served().url, {image: IMAGE, scale: '0.5'})
+    expect((await fetch(`${served().url}/tasks/${cancelled}`, {method: 'DELETE'})).status).to.equal(204)
+    expect((await statusOf(served().url, cancelled)).status).to.equal('cancelled')
+    for (const id of [failed, cancelled]) {
+      expect((await fetch(`${served().url}/tasks/${id}`, {method: 'DELETE'})).status, id).to.equal(204)
+      await expectError(await fetch(`${served().url}/status/${id}`), 404, 'not_found')
+      await expectError(await fetch(`${served().url}/result/${id}`), 404, 'not_found')
+    }
+    expect((await waitForEnd(served().url, slow)).status).to.equal('done')
   })
 
   it('400 invalid_task_id for a string that is not a ULID, 404 for an unknown one', async () => {

@@ -214,6 +214,14 @@ describe('GET /status/<id>?wait=<seconds>: long polling', function () {
     expect(((await response.json()) as StatusDoc).status).to.equal('done')
   })
 
+  it('Prefer: wait=1 waits about 1 s, not the maximum: a task of seconds is still unfinished in the answer (issue 20)', async () => {
+    const id = await submit(served().url, SLOW)
+    const response = await fetch(`${served().url}/status/${id}`, {headers: {Prefer: 'wait=1'}})
+    expect(response.headers.get('preference-applied')).to.equal('wait=1')
+    expect(((await response.json()) as StatusDoc).status).to.be.oneOf(['queued', 'processing'])
+    expect((await waitForEnd(served().url, id)).status).to.equal('done')
+  })
+
   it('answers with the status as it is when the wait runs out first', async () => {
     const id = await submit(served().url, SLOW)
     const status = (await (await fetch(`${served().url}/status/${id}?wait=0.2`)).json()) as StatusDoc

@@ -12,6 +12,7 @@ import {expect} from 'chai'
 import {FIXED} from '../../src/config.js'
 import {TaskDb} from '../../src/tasks/task-db.js'
 import {markFailed, newTask, type Task} from '../../src/tasks/task.js'
+import {ImgscaleError} from '../../src/errors.js'
 import {AddressGuard, parseCidr} from '../../src/webhooks/address-guard.js'
 import {CallbackDeliverer, type CallbackQueue} from '../../src/webhooks/deliverer.js'
 import {postCallback, signature} from '../../src/webhooks/post.js'
@@ -37,6 +38,52 @@ describe('the forgery guard', () => {
     expect(guard.permits('64:ff9b::808:808')).to.equal(true)
     // 172.32/12 is outside 172.16/12.
     expect(guard.permits('172.32.0.1')).to.equal(true)
+  })
+
+  // Issue 20: every range the guard refuses, one at a time: an address inside it, and the public one just past it.
+  const RANGES: Array<[range: string, inside: string, justOutside: string | null]> = [
+    ['0.0.0.0/8', '0.255.255.255', '1.0.0.0'],
+    ['10.0.0.0/8', '10.255.255.255', '11.0.0.0'],
+    ['100.64.0.0/10', '100.127.255.255', '100.128.0.0'],
+    ['127.0.0.0/8', '127.0.0.2', '128.0.0.0'],
+    ['169.254.0.0/16', '169.254.0.1', '169.255.0.0'],
+    ['172.16.0.0/12', '172.16.0.0', '172.32.0.0'],
+    ['192.0.0.0/24', '192.0.0.170', '192.0.1.0'],
+    ['192.0.2.0/24', '192.0.2.1', '192.0.3.0'],
+    ['192.168.0.0/16', '192.168.255.255', '192.169.0.0'],
+    ['198.18.0.0/15', '198.19.255.255', '198.20.0.0'],
+    ['198.51.100.0/24', '198.51.100.7', '198.51.101.0'],
+    ['203.0.113.0/24', '203.0.113.200', '203.0.114.0'],
+    ['224.0.0.0/4', '239.1.2.3', null],
+    ['240.0.0.0/4', '250.0.0.1', null],
+    ['::/96 (IPv4-compatible)', '::10.0.0.1', null],
+    ['100::/64 (discard)', '100::1', '100:0:0:1::1'],
+    ['2001::/32 (Teredo)', '2001:0:4136:e378:8000:63bf:3fff:fdd2', '2001:1::1'],
+    ['2001:db8::/32 (documentation)', '2001:db8:ffff::1', '2001:db9::1'],
+    ['2002::/16 (6to4)', '2002:808:808::1', '2003::1'],
+    ['fc00::/7 (unique local)', 'fdff::1', 'fe00::1'],
+    ['fe80::/10 (link-local)', 'febf::1', null],
+    ['fec0::/10 (site-local)', 'feff::1', null],
+    ['ff00::/8 (multicast)', 'ff0e::1', null],
+  ]
+  for (const [range, inside, justOutside] of RANGES) {
+    it(`refuses ${range}: ${inside}${justOutside ? `, not ${justOutside}` : ''}`, () => {
+      expect(guard.permits(inside), inside).to.equal(false)
+      if (justOutside) expect(guard.permits(justOutside), justOutside).to.equal(true)
+    })
+  }
+
+  it('refuses a host that resolves to a public and a private address, naming the private one (issue 20)', async () => {
+    const twoFaced = new AddressGuard([], async () => [
+      {address: '93.184.215.14', family: 4},
+      {address: '10.0.0.7', family: 4},
+    ])
+    const error = (await twoFaced.check('https://mixed.example/hook').catch((thrown: unknown) => thrown)) as ImgscaleError
+    expect(error).to.be.instanceOf(ImgscaleError)
+    expect(error.code).to.equal('invalid_callback_url')
+    expect(error.message).to.contain('10.0.0.7')
+    const onlyPublic = new AddressGuard([], async () => [{address: '93.184.215.14', family: 4}])
+    await onlyPublic.check('https://public.example/hook')
   })
 
   it('--webhook-allow opens exactly its ranges', () => {
