@@ -49,6 +49,33 @@ describe('header reader: sizes without libvips', function () {
     }
   })
 
+  it('reads an EXIF orientation of 0 or above 8 as 1, as libvips does (issue 20)', async () => {
+    const tagged = await sharp(PHOTO.jpeg.file).withMetadata({orientation: 6}).jpeg().toBuffer()
+    // The orientation entry: tag 0x0112, type SHORT (3), count 1, then the value; big- or little-endian.
+    const entry = [Buffer.from([0x01, 0x12, 0x00, 0x03, 0, 0, 0, 1]), Buffer.from([0x12, 0x01, 0x03, 0x00, 1, 0, 0, 0])]
+      .map((pattern) => ({at: tagged.indexOf(pattern), little: pattern[0] === 0x12}))
+      .find(({at}) => at >= 0)!
+    expect(entry, 'the orientation entry').to.not.equal(undefined)
+    for (const value of [0, 9, 255]) {
+      const image = Buffer.from(tagged)
+      if (entry.little) image.writeUInt16LE(value, entry.at + 8)
+      else image.writeUInt16BE(value, entry.at + 8)
+      await expectAgreement('jpeg', image, `orientation ${value}`)
+      expect(readHeader('jpeg', image), `orientation ${value}`).to.deep.equal({width: PHOTO.jpeg.width, height: PHOTO.jpeg.height})
+    }
+  })
+
+  it('measures a lossy WebP whose scale bits are set by its 14-bit sizes alone, as libwebp does (issue 20)', async () => {
+    const lossy = await sharp(PHOTO.jpeg.file).webp({quality: 70}).toBuffer()
+    const vp8 = lossy.indexOf('VP8 ', 12, 'latin1')
+    expect(vp8, 'a VP8 chunk').to.equal(12)
+    const scaled = Buffer.from(lossy)
+    // Width and height are 16-bit little-endian at the chunk data + 6 and + 8; their top two bits are the upscaling hint.
+    for (const at of [vp8 + 8 + 6, vp8 + 8 + 8]) scaled.writeUInt16LE(scaled.readUInt16LE(at) | 0xc000, at)
+    await expectAgreement('webp', scaled, 'scale bits set')
+    expect(readHeader('webp', scaled)).to.deep.equal({width: PHOTO.jpeg.width, height: PHOTO.jpeg.height})
+  })
+
   it('measures progressive, greyscale and CMYK JPEGs; palette, 16-bit, grey and interlaced PNGs; lossy, lossless and alpha WebPs', async () => {
     const source = sharp(PHOTO.png.file)
     const cases: Array<[ImageFormat, Promise<Buffer>, string]> = [

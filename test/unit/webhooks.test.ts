@@ -182,6 +182,39 @@ describe('the callback deliverer', () => {
     expect(saved.at(-1)!.delay).to.equal(null)
     expect(receiver.requestsTo('/down')).to.have.length(FIXED.webhookAttempts)
   })
+
+  it(`never has more than FIXED.webhookConcurrency (${FIXED.webhookConcurrency}) tries out at once, with more callbacks due (issue 20)`, async () => {
+    const receiver = await Receiver.start()
+    receiver.answer('/slow', {status: 200, delayMs: 1_500})
+    const {options, input, plan} = spooled({spool: root})
+    const tasks = Array.from({length: FIXED.webhookConcurrency + 4}, () => {
+      const task = newTask({options, input, plan, callbackUrl: receiver.url('/slow')})
+      markFailed(task, {code: 'corrupt_image', message: 'bad'})
+      return task
+    })
+    const asked: number[] = []
+    const queue: CallbackQueue = {
+      async due(now, limit, skip) {
+        asked.push(limit)
+        return tasks.filter((t) => !skip.has(t.id) && t.callback!.nextAttemptAt !== null && t.callback!.nextAttemptAt <= now).slice(0, limit)
+      },
+      async saveCallback() {},
+    }
+    const deliverer = new CallbackDeliverer(queue, new AddressGuard(['127.0.0.1/32']), {secret: '', backoffMs: 100}, metrics(), silent)
+    deliverer.start()
+    try {
+      await until('the first tries to arrive', () => receiver.requestsTo('/slow').length >= FIXED.webhookConcurrency, 5_000)
+      // While those are held (each answer waits 1.5 s), no further try goes out.
+      await new Promise((resolve) => setTimeout(resolve, 500))
+      expect(receiver.requestsTo('/slow')).to.have.length(FIXED.webhookConcurrency)
+      await until('every callback to be delivered', () => tasks.every((t) => t.callback!.state === 'delivered'), 10_000)
+    } finally {
+      deliverer.stop()
+      await receiver.stop()
+    }
+    expect(receiver.requestsTo('/slow')).to.have.length(tasks.length)
+    expect(Math.max(...asked)).to.be.at.most(FIXED.webhookConcurrency)
+  })
 })
 
 describe('pending callbacks in the data directory', () => {
