@@ -164,6 +164,55 @@ describe('Redis engine parts', function () {
     expect(await probe.exists(keys.task(task.id), keys.result(task.id))).to.equal(0)
   })
 
+  const storedTask = async (records: RedisTasks) => {
+    const task = newTask({options: scaleOptions(0.5), callbackUrl: 'https://example.com/hook', input: {format: 'jpeg', width: 2, height: 2, frames: 1, bytes: 3}, plan: {format: 'jpeg', width: 1, height: 1, frames: 1, ...PLAIN_RESIZE}})
+    await records.create(task, Buffer.from('abc'))
+    await records.confirm(task.id)
+    return task
+  }
+
+  it('a host\'s late "processing" after DELETE does not bring the cancelled task back, and its result is dropped (issue 20)', async () => {
+    const records = new RedisTasks(probe, TTL_MS)
+    const task = await storedTask(records)
+    const cancelled = {...task, status: 'cancelled' as const, finishedAt: new Date(), error: {code: 'cancelled' as const, message: 'x'}}
+    expect(await records.cancel(cancelled)).to.equal(true)
+    await records.update({...task, status: 'processing', startedAt: new Date()})
+    expect((await records.get(task.id))?.status).to.equal('cancelled')
+    const done = {...task, status: 'done' as const, finishedAt: new Date(), output: {format: 'jpeg' as const, width: 1, height: 1, bytes: 6}}
+    expect(await records.finish(done, Buffer.from('result'))).to.equal(false)
+    expect((await records.get(task.id))?.status).to.equal('cancelled')
+    expect(await probe.exists(keys.result(task.id))).to.equal(0)
+  })
+
+  it('saving a callback\'s state keeps the record\'s expiry, and brings back no record deleted or expired (issue 20)', async () => {
+    const records = new RedisTasks(probe, TTL_MS)
+    const task = await storedTask(records)
+    const ended = {...task, status: 'failed' as const, finishedAt: new Date(), error: {code: 'corrupt_image' as const, message: 'x'}}
+    expect(await records.fail(ended)).to.equal(true)
+    await records.saveCallback({...ended, callback: {...ended.callback!, attempts: 1, lastError: 'answered 500'}})
+    expect(await probe.pttl(keys.task(task.id)), 'still expiring').to.be.within(TTL_MS - 5_000, TTL_MS)
+    expect((await records.get(task.id))?.callback?.attempts).to.equal(1)
+    await records.forget(task.id)
+    await records.saveCallback({...ended, callback: {...ended.callback!, attempts: 2}})
+    expect(await probe.exists(keys.task(task.id)), 'deleted stays deleted').to.equal(0)
+  })
+
+  it('DELETE of a queued task takes its job out of the queue: the count drops and --max-queue admits the next (issue 20)', async () => {
+    await runner.stop(0) // no host: whatever is queued waits
+    const strict = await RedisBackend.open({...DEFAULTS, redisUrl: redis.url, maxQueue: 1}, parseRedisUrl(redis.url), metrics(), silent)
+    try {
+      const queued = await strict.submit(spooled({spool}))
+      expect((await strict.counts()).queued).to.equal(1)
+      expect(await strict.checkRoom().catch((error: unknown) => error)).to.include({code: 'busy'})
+      await strict.delete((await strict.get(queued.id))!)
+      expect((await strict.counts()).queued).to.equal(0)
+      await strict.checkRoom()
+      expect((await strict.get(queued.id))?.status).to.equal('cancelled')
+    } finally {
+      await strict.close()
+    }
+  })
+
   it('while Redis does not answer, reads and uploads fail with 503 unavailable and Retry-After; then they work again', async () => {
     const task = await submit()
     redis.pause()
@@ -195,6 +244,10 @@ describe('Redis engine parts', function () {
     await probe.hset(keys.hosts, 'host-b', JSON.stringify({live: 1, wanted: 2, respawning: 1, backoffMs: 400, until: Date.now() + 60_000}))
     await probe.hset(keys.hosts, 'gone', JSON.stringify({live: 5, wanted: 5, respawning: 0, backoffMs: 0, until: Date.now() - 1}))
     expect(await registry.total()).to.deep.equal({live: 3, wanted: 4, respawning: 1, backoffMs: 400})
+    // Two hosts backing off: the back-off shown is the longest, not the sum (issue 20).
+    await probe.hset(keys.hosts, 'host-c', JSON.stringify({live: 0, wanted: 1, respawning: 1, backoffMs: 300, until: Date.now() + 60_000}))
+    expect((await registry.total()).backoffMs).to.equal(400)
+    await probe.hdel(keys.hosts, 'host-c')
     expect(await probe.hexists(keys.hosts, 'gone'), 'a silent host is removed').to.equal(0)
     await leave()
     expect(await registry.total()).to.deep.equal({live: 1, wanted: 2, respawning: 1, backoffMs: 400})
