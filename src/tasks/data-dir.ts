@@ -114,7 +114,7 @@ export class DataDir {
         if (isTaskId(id) && decodeTime(id) >= this.openedAt) continue
         const file = path.join(dir, entry.name)
         if (entry.name.endsWith(PARTIAL_SUFFIX)) {
-          if (await writtenSince(file, this.openedAt)) continue
+          if (await writtenSince(file, this.openedAt - FILE_CLOCK_SLACK_MS)) continue
         } else if (known(id)) {
           continue
         }
@@ -177,6 +177,13 @@ export class DataDir {
     }
   }
 }
+
+/**
+ * File times come from the kernel's coarse clock, which may lag Date.now()
+ * by a few milliseconds: a file written just after the start can look older
+ * than it. A leftover this recent is left for the next start (or rewritten).
+ */
+const FILE_CLOCK_SLACK_MS = 2_000
 
 async function writtenSince(file: string, time: number): Promise<boolean> {
   const stats = await stat(file).catch(() => undefined)
