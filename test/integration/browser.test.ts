@@ -124,17 +124,19 @@ describe('the browser page (GET /)', function () {
     expect(await page.inputValue('#scale')).to.equal('0.25')
   })
 
-  it('shows a failure plainly: a text file gets the server\'s message', async () => {
-    await page.setInputFiles('#image', {name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('this is not an image\n')})
-    await page.click('#submit')
-    await page.waitForSelector('#error:not([hidden])')
-    expect(await page.textContent('#error')).to.match(/not an image we recognise.*\(unsupported_media_type\)/)
-    expect(await page.isHidden('#compare')).to.equal(true)
-    // Chromium logs every 4xx answer to fetch as a console error; that one is expected here, and only that one.
-    expect(problems).to.have.length(1)
-    expect(problems[0]).to.match(/status of 415/)
-    problems = []
-  })
+  for (const [button, name] of [['#submit', 'Resize'], ['#resize-now', 'Resize now']] as const) {
+    it(`shows a failure plainly (${name}): a text file gets the server's message`, async () => {
+      await page.setInputFiles('#image', {name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('this is not an image\n')})
+      await page.click(button)
+      await page.waitForSelector('#error:not([hidden])')
+      expect(await page.textContent('#error')).to.match(/not an image we recognise.*\(unsupported_media_type\)/)
+      expect(await page.isHidden('#compare')).to.equal(true)
+      // Chromium logs every 4xx answer to fetch as a console error; that one is expected here, and only that one.
+      expect(problems).to.have.length(1)
+      expect(problems[0]).to.match(/status of 415/)
+      problems = []
+    })
+  }
 
   it('"Resize now" gets the image straight back (POST /resize), with both sizes and a download named after the input', async () => {
     await page.setInputFiles('#image', PHOTO.png.file)
@@ -150,17 +152,6 @@ describe('the browser page (GET /)', function () {
     await page.waitForFunction('document.getElementById("result").complete')
     expect(await page.evaluate('[document.getElementById("result").naturalWidth, document.getElementById("result").naturalHeight]')).to.deep.equal([144, 96])
     expect(await page.getAttribute('#download', 'download')).to.equal('embedgravitybird.webp')
-  })
-
-  it('"Resize now" shows a failure plainly, like a task\'s', async () => {
-    await page.setInputFiles('#image', {name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('this is not an image\n')})
-    await page.click('#resize-now')
-    await page.waitForSelector('#error:not([hidden])')
-    expect(await page.textContent('#error')).to.match(/not an image we recognise.*\(unsupported_media_type\)/)
-    expect(await page.isHidden('#compare')).to.equal(true)
-    expect(problems).to.have.length(1)
-    expect(problems[0]).to.match(/status of 415/)
-    problems = []
   })
 
   it('is usable from the keyboard: the file chooser, the scale and the button are reached with Tab', async () => {
