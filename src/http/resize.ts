@@ -12,44 +12,41 @@ import {EXTENSION, MIME_TYPE} from '../image/formats.js'
 import type {Metrics} from '../metrics.js'
 import {readUpload} from '../storage/upload-bytes.js'
 import type {TaskBackend} from '../tasks/backend.js'
-import {checkUpload, discardSpooled} from './upload.js'
+import {checkUpload} from './upload.js'
 
 /** What processing reveals, as the answer to a request that waited for it (a task would fail with 422 instead). */
 const STATUS_OF = {timeout: 504, worker_failed: 502} as Partial<Record<string, number>>
 
 export function resizeHandler(config: ServiceConfig, tasks: TaskBackend, metrics: Metrics) {
+  // Every /resize body is received in memory (holdInMemory, required): nothing is spooled to discard.
   return async function resize(ctx: Context): Promise<void> {
-    try {
-      const {form, plan} = await checkUpload(ctx, config)
-      if (form.callbackUrl !== null) {
-        throw new ImgscaleError('invalid_request', 'callback_url is for tasks (POST /upload); /resize answers with the image itself.')
-      }
-      const image = await readUpload(form.image)
-      const left = new AbortController()
-      ctx.res.once('close', () => {
-        if (!ctx.res.writableFinished) left.abort()
-      })
-      let result
-      try {
-        result = await tasks.resize(plan, image, left.signal)
-      } catch (error) {
-        const failure = error instanceof ImgscaleError ? error : new ImgscaleError('internal', 'The image could not be processed.', {cause: error})
-        metrics.resizeEnded(failure.code)
-        const status = STATUS_OF[failure.code]
-        throw status ? new ImgscaleError(failure.code, failure.message, {status}) : failure
-      }
-      metrics.resizeEnded('')
-      const {format, width, height} = result.header
-      ctx.status = 200
-      ctx.type = MIME_TYPE[format]
-      ctx.length = result.body.length
-      ctx.set('Content-Disposition', `inline; filename="${stemOf(form.image.originalFilename)}.${EXTENSION[format]}"`)
-      ctx.set('X-Imgscale-Width', String(width))
-      ctx.set('X-Imgscale-Height', String(height))
-      ctx.body = result.body
-    } finally {
-      await discardSpooled(ctx)
+    const {form, plan} = await checkUpload(ctx, config)
+    if (form.callbackUrl !== null) {
+      throw new ImgscaleError('invalid_request', 'callback_url is for tasks (POST /upload); /resize answers with the image itself.')
     }
+    const image = await readUpload(form.image)
+    const left = new AbortController()
+    ctx.res.once('close', () => {
+      if (!ctx.res.writableFinished) left.abort()
+    })
+    let result
+    try {
+      result = await tasks.resize(plan, image, left.signal)
+    } catch (error) {
+      const failure = error instanceof ImgscaleError ? error : new ImgscaleError('internal', 'The image could not be processed.', {cause: error})
+      metrics.resizeEnded(failure.code)
+      const status = STATUS_OF[failure.code]
+      throw status ? new ImgscaleError(failure.code, failure.message, {status}) : failure
+    }
+    metrics.resizeEnded('')
+    const {format, width, height} = result.header
+    ctx.status = 200
+    ctx.type = MIME_TYPE[format]
+    ctx.length = result.body.length
+    ctx.set('Content-Disposition', `inline; filename="${stemOf(form.image.originalFilename)}.${EXTENSION[format]}"`)
+    ctx.set('X-Imgscale-Width', String(width))
+    ctx.set('X-Imgscale-Height', String(height))
+    ctx.body = result.body
   }
 }
 
