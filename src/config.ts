@@ -111,6 +111,12 @@ export const FIXED = {
   resultReadWholeBytes: 1024 * 1024,
   /** The results of the tasks that ended last, kept in memory for their download right after (bytes in all). */
   recentResultsBytes: 4 * 1024 * 1024,
+  /**
+   * An `Idempotency-Key` is held this long at most while its upload is being
+   * stored (a front end that dies meanwhile frees it after this); a retry
+   * meanwhile is `409 idempotency_conflict` with Retry-After.
+   */
+  idempotencyHoldMs: 30_000,
   /** Longest `GET /status/<id>?wait=` a client may ask for, in seconds. */
   maxStatusWaitSeconds: 30,
   /**

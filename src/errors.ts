@@ -18,6 +18,7 @@ const STATUS = {
   method_not_allowed: 405,
   request_timeout: 408,
   not_ready: 409,
+  idempotency_conflict: 409,
   cancelled: 410,
   payload_too_large: 413,
   unsupported_media_type: 415,

@@ -72,6 +72,13 @@ export class Metrics {
     registers: [this.registry],
   })
 
+  private readonly uploads = new Counter({
+    name: 'imgscale_uploads_total',
+    help: 'Uploads answered with a task: "created" made it, "replayed" was a retry under an Idempotency-Key answered with the task made before.',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  })
+
   private readonly bytesIn = new Counter({
     name: 'imgscale_upload_bytes_total',
     help: 'Bytes of the images accepted for processing.',
@@ -151,7 +158,12 @@ export class Metrics {
   }
 
   uploadAccepted(bytes: number): void {
+    this.uploads.inc({outcome: 'created'})
     this.bytesIn.inc(bytes)
+  }
+
+  uploadReplayed(): void {
+    this.uploads.inc({outcome: 'replayed'})
   }
 
   resultSent(bytes: number): void {

@@ -2,6 +2,7 @@
  * The HTTP client behind the CLI's client commands. Every failure becomes a
  * ClientError whose message is one sentence fit for a user.
  */
+import {randomUUID} from 'node:crypto'
 import {createWriteStream, openAsBlob} from 'node:fs'
 import {rename, rm, stat} from 'node:fs/promises'
 import path from 'node:path'
@@ -51,6 +52,11 @@ export class ClientError extends Error {
     message: string,
     /** The API's error code, when the server gave one. */
     readonly code?: string,
+    /**
+     * Set when the same request may be sent again: the connection was lost
+     * or refused, or the server said when to retry (Retry-After, in ms).
+     */
+    readonly retryAfterMs?: number,
   ) {
     super(message)
   }
@@ -58,6 +64,15 @@ export class ClientError extends Error {
 
 const REQUEST_TIMEOUT_MS = 60_000
 const UPLOAD_TIMEOUT_MS = 10 * 60_000
+/**
+ * Tries of one upload in all. Under one Idempotency-Key a retry cannot make
+ * a second task, so a lost connection, a refused one (a restart), a key
+ * still being stored and a 503 are tried again, after a growing pause or
+ * the server's Retry-After.
+ */
+const UPLOAD_TRIES = 5
+const RETRY_FIRST_PAUSE_MS = 500
+const RETRY_MAX_PAUSE_MS = 10_000
 /** Long-poll length while waiting: short enough to refresh a progress display. */
 const STATUS_WAIT_SECONDS = 2
 
@@ -75,10 +90,22 @@ export class ImgscaleClient {
    */
   async upload(file: string, resize: ResizeRequest, options: {wait?: boolean} = {}): Promise<Uploaded> {
     const query = options.wait ? `?wait=${STATUS_WAIT_SECONDS}` : ''
-    const response = await this.request(`/upload${query}`, {method: 'POST', body: await form(file, resize)}, UPLOAD_TIMEOUT_MS)
-    const body = (await response.json()) as {task_id: string; status: StatusBody['status']}
-    // 200 carries the ended task's status document; 202 only says it was accepted.
-    return {taskId: body.task_id, status: body.status, ...(response.status === 200 ? {final: body as StatusBody} : {})}
+    const init = {method: 'POST', body: await form(file, resize), headers: {'Idempotency-Key': randomUUID()}}
+    for (let tries = 1; ; tries++) {
+      try {
+        const response = await this.request(`/upload${query}`, init, UPLOAD_TIMEOUT_MS)
+        const body = (await response.json().catch((error: unknown) => {
+          throw new ClientError(`The connection to ${this.baseUrl} was lost: ${networkReason(error)}.`, undefined, 0)
+        })) as {task_id: string; status: StatusBody['status']}
+        // 200 carries the ended task's status document; 202 only says it was accepted.
+        return {taskId: body.task_id, status: body.status, ...(response.status === 200 ? {final: body as StatusBody} : {})}
+      } catch (error) {
+        const retryAfterMs = (error as ClientError).retryAfterMs
+        if (retryAfterMs === undefined || tries >= UPLOAD_TRIES) throw error
+        const backoff = RETRY_FIRST_PAUSE_MS * 2 ** (tries - 1)
+        await new Promise((resolve) => setTimeout(resolve, Math.min(RETRY_MAX_PAUSE_MS, Math.max(backoff, retryAfterMs))))
+      }
+    }
   }
 
   /** The task's status; with `waitSeconds`, the server answers as soon as the task ends or after that long. */
@@ -133,11 +160,11 @@ export class ImgscaleClient {
 
   private async request(route: string, init: RequestInit = {}, timeoutMs = REQUEST_TIMEOUT_MS): Promise<Response> {
     let response: Response
-  try {
-      const headers = this.apiKey ? {Authorization: `Bearer ${this.apiKey}`} : undefined
+    try {
+      const headers = {...(init.headers as Record<string, string> | undefined), ...(this.apiKey ? {Authorization: `Bearer ${this.apiKey}`} : {})}
       response = await fetch(new URL(route, this.baseUrl), {...init, headers, signal: AbortSignal.timeout(timeoutMs)})
     } catch (error) {
-      throw new ClientError(`Cannot reach the imgscale server at ${this.baseUrl}: ${networkReason(error)}.`)
+      throw new ClientError(`Cannot reach the imgscale server at ${this.baseUrl}: ${networkReason(error)}.`, undefined, connectionLost(error) ? 0 : undefined)
     }
     if (response.ok) return response
     const apiError = await response
@@ -147,8 +174,10 @@ export class ImgscaleClient {
     if (apiError?.code === 'unauthorized') {
       throw new ClientError(`${apiError.message} Give it with --api-key or $IMGSCALE_API_KEY.`, apiError.code)
     }
-    if (apiError) throw new ClientError(apiError.message, apiError.code)
-    throw new ClientError(`The server at ${this.baseUrl} answered ${response.status} ${response.statusText}.`)
+    const retryAfter = Number(response.headers.get('retry-after') ?? Number.NaN)
+    const retryAfterMs = Number.isFinite(retryAfter) && retryAfter >= 0 ? retryAfter * 1000 : undefined
+    if (apiError) throw new ClientError(apiError.message, apiError.code, retryAfterMs)
+    throw new ClientError(`The server at ${this.baseUrl} answered ${response.status} ${response.statusText}.`, undefined, retryAfterMs)
   }
 }
 
@@ -189,6 +218,12 @@ async function form(file: string, resize: ResizeRequest): Promise<FormData> {
     if (value !== undefined) body.append(field, String(value))
   }
   return body
+}
+
+/** The request never got an answer, and sending it again may: not a timeout, not a name that does not resolve. */
+function connectionLost(error: unknown): boolean {
+  const code = (error as {cause?: {code?: string}})?.cause?.code
+  return code === 'ECONNRESET' || code === 'ECONNREFUSED' || code === 'EPIPE' || code === 'UND_ERR_SOCKET' || code === 'UND_ERR_CLOSED'
 }
 
 function networkReason(error: unknown): string {

@@ -19,7 +19,7 @@ import {requestLog} from './request-log.js'
 import {openApiDocument} from './openapi.js'
 import {resizeHandler} from './resize.js'
 import {deleteHandler, resultHandler, statusHandler} from './task-routes.js'
-import {uploadHandler} from './upload.js'
+import {readIdempotencyKey, uploadHandler} from './upload.js'
 import {webPage} from './web-page.js'
 
 export interface AppDeps {
@@ -41,11 +41,12 @@ export function createApp(deps: AppDeps, log: Logger): Koa {
   const {config, tasks, metrics} = deps
   const router = new Router()
 
-  async function admit(_ctx: Koa.Context, next: Koa.Next): Promise<void> {
+  async function admit(ctx: Koa.Context, next: Koa.Next): Promise<void> {
     if (deps.draining()) {
       throw new ImgscaleError('shutting_down', 'The server is shutting down; try again shortly.', {retryAfter: FIXED.retryAfterSeconds})
     }
-    await tasks.checkRoom()
+    // A retry under an idempotency key is answered with its task even when the queue is full; a new task is still refused, by submit.
+    if (ctx.state['idempotencyKey'] === undefined) await tasks.checkRoom()
     await next()
   }
   const checkHeaders = checkUploadHeaders(config.maxUploadBytes)
@@ -53,11 +54,12 @@ export function createApp(deps: AppDeps, log: Logger): Koa {
   const multipart = parseMultipart({uploadDir: deps.spoolDir, maxUploadBytes: config.maxUploadBytes, disk: deps.disk})
   router.post(
     '/upload',
+    readIdempotencyKey,
     admit,
     checkHeaders,
     holdInMemory(memory, {required: false, upToBytes: config.memoryUploadBytes}),
     multipart,
-    uploadHandler(config, tasks, deps.guard),
+    uploadHandler(config, tasks, deps.guard, metrics),
   )
   router.post(
     '/resize',

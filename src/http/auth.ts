@@ -28,6 +28,8 @@ export function requireApiKey(keys: readonly string[]) {
     let found = false
     for (const key of digests) found = timingSafeEqual(given, key) || found
     if (!found) throw unauthorized('The API key is not valid.')
+    // Who is asking, for what is kept per client (idempotency keys): the key's digest, never the key.
+    ctx.state['client'] = given.toString('hex')
     await next()
   }
 }

@@ -24,6 +24,7 @@ const waitParam = {
   schema: {type: 'string', pattern: '^\\d+(\\.\\d+)?$'},
 }
 const retryAfter = {'Retry-After': {description: 'Seconds to wait before trying again.', schema: {type: 'string'}}}
+const replayed = {'Idempotent-Replayed': {description: '"true" when a retry under an Idempotency-Key was answered with the task made before.', schema: {type: 'string'}}}
 const unavailable = {description: 'unavailable: the task store (Redis) cannot be reached.', headers: retryAfter, content: json(ref('Error'))}
 
 export function openApiDocument(config: Pick<ServiceConfig, 'maxScale' | 'maxUploadBytes'>): object {
@@ -71,17 +72,34 @@ export function openApiDocument(config: Pick<ServiceConfig, 'maxScale' | 'maxUpl
           parameters: [
             {...waitParam, description: 'Hold the answer up to this many seconds; if the task ends by then the answer is 200 with its status document.'},
             {name: 'Accept', in: 'header', required: false, description: 'For format=auto: image/avif, else image/webp, else the input format.', schema: {type: 'string'}},
+            {
+              name: 'Idempotency-Key',
+              in: 'header',
+              required: false,
+              description:
+                'Makes the upload safe to retry: while its task is kept (--result-ttl), another upload with this key (and the same API key) makes no new task and gets the same answer, with `Idempotent-Replayed: true`.',
+              schema: {type: 'string', pattern: '^[\\x21-\\x7e]{1,255}$'},
+            },
           ],
           requestBody: uploadForm,
           responses: {
             '200': {
               description: 'With wait: the task ended in time; its status document.',
-              headers: {'Content-Location': {schema: {type: 'string'}}, 'Preference-Applied': {schema: {type: 'string'}}},
+              headers: {'Content-Location': {schema: {type: 'string'}}, 'Preference-Applied': {schema: {type: 'string'}}, ...replayed},
               content: json(ref('Status')),
             },
-            '202': {description: 'Accepted: the task is queued.', headers: {Location: {description: '/status/<task_id>', schema: {type: 'string'}}}, content: json(ref('Accepted'))},
-            '400': error('missing_image, invalid_scale_factor, invalid_format, invalid_option, invalid_callback_url or invalid_request.'),
+            '202': {
+              description: 'Accepted: the task is queued.',
+              headers: {Location: {description: '/status/<task_id>', schema: {type: 'string'}}, ...replayed},
+              content: json(ref('Accepted')),
+            },
+            '400': error('missing_image, invalid_scale_factor, invalid_format, invalid_option, invalid_callback_url or invalid_request (a malformed Idempotency-Key, say).'),
             '401': unauthorized,
+            '409': {
+              description: 'idempotency_conflict: the Idempotency-Key was used for another request; or, with Retry-After, an upload under it is still being stored.',
+              headers: retryAfter,
+              content: json(ref('Error')),
+            },
             '500': internal,
             '413': error('payload_too_large: over the upload limit.'),
             '415': error('unsupported_media_type: not an image imgscale takes.'),

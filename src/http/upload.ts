@@ -3,16 +3,21 @@
  * task, answer 202. With `?wait=<s>` or `Prefer: wait=<s>` it holds the
  * answer up to that long and, if the task ends in time, answers 200 with the
  * final status document: one request instead of an upload and a long poll.
- * The checks before any work are shared with `POST /resize`.
+ * With an `Idempotency-Key` it makes its task at most once
+ * (tasks/idempotency.ts). The checks before any work are shared with
+ * `POST /resize`.
  */
 import {rm} from 'node:fs/promises'
 
-import type {Context} from 'koa'
+import type {Context, Next} from 'koa'
 
 import type {ServiceConfig} from '../config.js'
 import {planResize, type ResizePlan} from '../image/plan.js'
 import {probeImage, type ImageInfo} from '../image/probe.js'
+import type {Metrics} from '../metrics.js'
+import {digestUpload} from '../storage/upload-bytes.js'
 import type {TaskBackend} from '../tasks/backend.js'
+import {idempotencyKeyOf, sha256, submitOnce, type Idempotency} from '../tasks/idempotency.js'
 import {hasEnded, resultUrl, statusBody, statusUrl} from '../tasks/task.js'
 import type {AddressGuard} from '../webhooks/address-guard.js'
 import {parseUploadForm, type FormFields, type FormFiles, type UploadedFile, type UploadForm} from './upload-form.js'
@@ -39,15 +44,32 @@ export async function discardSpooled(ctx: Context, keep?: UploadedFile): Promise
   await Promise.allSettled(spooled.map((file) => rm(file.filepath, {force: true})))
 }
 
-export function uploadHandler(config: ServiceConfig, tasks: TaskBackend, callbacks: AddressGuard) {
+/** A malformed `Idempotency-Key` is refused before the upload is read; a good one is kept, scoped by the API key, for the handler. */
+export async function readIdempotencyKey(ctx: Context, next: Next): Promise<void> {
+  // Node joins a repeated header with ", ", which no valid key contains.
+  const header = ctx.headers['idempotency-key'] as string | undefined
+  ctx.state['idempotencyKey'] = idempotencyKeyOf(header, (ctx.state['client'] as string | undefined) ?? '')
+  await next()
+}
+
+export function uploadHandler(config: ServiceConfig, tasks: TaskBackend, callbacks: AddressGuard, metrics: Metrics) {
   return async function upload(ctx: Context): Promise<void> {
     let keep: UploadedFile | undefined
     try {
       const wait = requestedWait(ctx)
       const {form, input, plan} = await checkUpload(ctx, config)
       if (form.callbackUrl !== null) await callbacks.check(form.callbackUrl)
-      const task = await tasks.submit({options: form.options, input, plan, callbackUrl: form.callbackUrl, upload: form.image})
-      keep = form.image
+      const key = ctx.state['idempotencyKey'] as string | undefined
+      const params = {options: form.options, input, plan, callbackUrl: form.callbackUrl, upload: form.image}
+      const {task, replayed} = key
+        ? await submitOnce(tasks, {...params, idempotency: {key, fingerprint: await fingerprint(form)}})
+        : {task: await tasks.submit(params), replayed: false}
+      // A replay made no task: the spooled copy of its image goes.
+      if (!replayed) keep = form.image
+      if (replayed) {
+        ctx.set('Idempotent-Replayed', 'true')
+        metrics.uploadReplayed()
+      }
 
       ctx.state['task'] = task.id
       ctx.set('Location', statusUrl(task.id))
@@ -65,4 +87,9 @@ export function uploadHandler(config: ServiceConfig, tasks: TaskBackend, callbac
       await discardSpooled(ctx, keep)
     }
   }
+}
+
+/** What the request asks for, so that a retry can be told from another request under the same key. */
+async function fingerprint(form: UploadForm): Promise<Idempotency['fingerprint']> {
+  return sha256(await digestUpload(form.image), JSON.stringify(form.options), '\n', form.callbackUrl ?? '')
 }

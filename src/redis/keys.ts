@@ -13,6 +13,12 @@ export const keys = {
   upload: (id: string): string => `${PREFIX}:upload:${id}`,
   /** The resized image, until the task expires. */
   result: (id: string): string => `${PREFIX}:result:${id}`,
+  /**
+   * An upload's hashed `Idempotency-Key`: the id of the task made under it,
+   * with that task's expiry, or '' while its upload is being stored (a short
+   * expiry).
+   */
+  idempotency: (key: string): string => `${PREFIX}:idempotency:${key}`,
   /** Hash: worker host id -> its workers and when that stops being news. */
   hosts: `${PREFIX}:hosts`,
   /** Sorted set: ids of ended tasks whose callback is to be delivered, scored by when it is next due. */

@@ -21,6 +21,7 @@ import type {Metrics} from '../metrics.js'
 import {readUpload} from '../storage/upload-bytes.js'
 import type {TaskBackend} from '../tasks/backend.js'
 import {EndWaiters} from '../tasks/end-waiters.js'
+import type {KeyClaim} from '../tasks/idempotency.js'
 import type {NewTask} from '../tasks/store.js'
 import {hasEnded, markCancelled, newTask, reportEnded, reportQueued, type Task} from '../tasks/task.js'
 import {connectRedis, whenConnected} from './connection.js'
@@ -95,10 +96,10 @@ export class RedisBackend implements TaskBackend {
       await this.records.create(task, image)
       try {
         await this.queue.add('resize', {}, {...JOB_OPTIONS, jobId: task.id})
-        await this.records.confirm(task.id)
+        await this.records.confirm(task)
       } catch (error) {
         // Best effort: the lease removes them anyway.
-        await this.records.discard(task.id).catch(() => undefined)
+        await this.records.discard(task).catch(() => undefined)
         throw error
       }
     })
@@ -162,6 +163,14 @@ export class RedisBackend implements TaskBackend {
     }
   }
 
+  claimKey(key: string): Promise<KeyClaim> {
+    return reach(() => this.records.claimKey(key))
+  }
+
+  releaseKey(key: string): Promise<void> {
+    return reach(() => this.records.releaseKey(key))
+  }
+
   async openResult(task: Task): Promise<Buffer | undefined> {
     return (await reach(() => this.records.result(task.id))) ?? undefined
   }
@@ -172,10 +181,10 @@ export class RedisBackend implements TaskBackend {
 
   async delete(task: Task): Promise<void> {
     await reach(async () => {
-      if (hasEnded(task)) return this.records.forget(task.id)
+      if (hasEnded(task)) return this.records.forget(task)
       markCancelled(task)
       // Ended elsewhere meanwhile: then it is forgotten, as an ended task is.
-      if (!(await this.records.cancel(task))) return this.records.forget(task.id)
+      if (!(await this.records.cancel(task))) return this.records.forget(task)
       reportEnded(task, undefined, this.metrics, this.log)
       // A job still waiting leaves the queue; one a host holds finds its task ended, and its result is dropped.
       await this.queue.remove(task.id).catch(() => undefined)

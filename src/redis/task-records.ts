@@ -1,15 +1,17 @@
 /**
  * Tasks, uploads and results as Redis values (keys.ts), shared by every
  * front end and worker host. A task's record and upload have no expiry while
- * it is unfinished; when it ends, the record and the result get the
- * retention time as their Redis expiry, the upload is deleted, and the end
- * is published for the long polls of every front end, in one script.
+ * it is unfinished; when it ends, the record, the result and its
+ * idempotency key get the retention time as their Redis expiry, the upload
+ * is deleted, and the end is published for the long polls of every front
+ * end, in one script.
  */
 import type {ChainableCommander, Redis} from 'ioredis'
 
 import {FIXED} from '../config.js'
 import {callbackDue, fromRecord, isExpired, toRecord, type Task} from '../tasks/task.js'
 import type {CallbackQueue} from '../webhooks/deliverer.js'
+import type {KeyClaim} from '../tasks/idempotency.js'
 import {keys} from './keys.js'
 
 /** How long a front end holds a callback it is delivering before another may take it: a try's timeout, and slack. */
@@ -28,16 +30,40 @@ export class RedisTasks implements CallbackQueue {
    */
   async create(task: Task, image: Buffer): Promise<void> {
     const lease = FIXED.uploadLeaseMs
-    await run(this.redis.multi().set(keys.task(task.id), record(task), 'PX', lease).set(keys.upload(task.id), image, 'PX', lease))
+    const commands = this.redis.multi().set(keys.task(task.id), record(task), 'PX', lease).set(keys.upload(task.id), image, 'PX', lease)
+    if (task.idempotency) commands.set(keys.idempotency(task.idempotency.key), task.id, 'PX', lease)
+    await run(commands)
   }
 
   /** The job is queued: the task is kept until it ends. */
-  async confirm(id: string): Promise<void> {
-    await run(this.redis.multi().persist(keys.task(id)).persist(keys.upload(id)))
+  async confirm(task: Task): Promise<void> {
+    const commands = this.redis.multi().persist(keys.task(task.id)).persist(keys.upload(task.id))
+    if (task.idempotency) commands.persist(keys.idempotency(task.idempotency.key))
+    await run(commands)
   }
 
-  async discard(id: string): Promise<void> {
-    await this.redis.del(keys.task(id), keys.upload(id))
+  async discard(task: Task): Promise<void> {
+    await this.redis.del(keys.task(task.id), keys.upload(task.id), ...idempotencyKeys(task))
+  }
+
+  /** Contract section 11, across every front end: see TaskBackend.claimKey. */
+  async claimKey(key: string): Promise<KeyClaim> {
+    const name = keys.idempotency(key)
+    let holder = (await script(this.redis, 'imgscaleClaimKey', CLAIM_KEY, [name], [FIXED.idempotencyHoldMs])) as string | null
+    // A task that expired or went a moment ago frees its key: taken over only if it still names that task.
+    for (let tries = 0; tries < 3; tries++) {
+      if (holder === null) return {state: 'reserved'}
+      if (holder === '') return {state: 'held'}
+      const task = await this.get(holder)
+      if (task) return {state: 'taken', task}
+      holder = (await script(this.redis, 'imgscaleRetakeKey', RETAKE_KEY, [name], [holder, FIXED.idempotencyHoldMs])) as string | null
+    }
+    return {state: 'held'}
+  }
+
+  /** A reservation that did not become a task goes; a task's key stays. */
+  async releaseKey(key: string): Promise<void> {
+    await script(this.redis, 'imgscaleReleaseKey', RELEASE_KEY, [keys.idempotency(key)], [])
   }
 
   /** The task, or undefined when it never existed or has expired. */
@@ -63,9 +89,10 @@ export class RedisTasks implements CallbackQueue {
     return this.end(task, Buffer.alloc(0))
   }
 
-  /** DELETE of an ended task: it is gone at once, its result and any callback not yet delivered with it. */
-  async forget(id: string): Promise<void> {
-    await run(this.redis.multi().del(keys.task(id), keys.result(id), keys.upload(id)).zrem(keys.callbacks, id))
+  /** DELETE of an ended task: it is gone at once, its result, its idempotency key and any callback not yet delivered with it. */
+  async forget(task: Task): Promise<void> {
+    const id = task.id
+    await script(this.redis, 'imgscaleForget', FORGET, [keys.task(id), keys.result(id), keys.upload(id), keys.callbacks, idempotencyName(task)], [id])
   }
 
   /** Takes the due callbacks for CALLBACK_LEASE_MS, so no other front end sends them meanwhile. */
@@ -114,7 +141,7 @@ export class RedisTasks implements CallbackQueue {
       this.redis,
       'imgscaleEndTask',
       END_TASK,
-      [keys.task(id), keys.result(id), keys.upload(id), keys.callbacks],
+      [keys.task(id), keys.result(id), keys.upload(id), keys.callbacks, idempotencyName(task)],
       [record(task), result, this.expiryOf(task), keys.ended, id, callbackDue(task) ?? ''],
     )
     return ended === 1
@@ -128,6 +155,41 @@ export class RedisTasks implements CallbackQueue {
 
 const record = (task: Task): string => JSON.stringify(toRecord(task))
 
+const idempotencyKeys = (task: Task): string[] => (task.idempotency ? [keys.idempotency(task.idempotency.key)] : [])
+
+/** For scripts that always take the key: one no task is made under when it has none. */
+const idempotencyName = (task: Task): string => keys.idempotency(task.idempotency?.key ?? '')
+
+/** Lua: the key's holder if any, else '' (being stored) is set with ARGV[1] ms of expiry and nil returned. */
+const CLAIM_KEY = `
+local holder = redis.call('GET', KEYS[1])
+if holder then return holder end
+redis.call('SET', KEYS[1], '', 'PX', ARGV[1])
+return false
+`
+
+/** Lua: the key still names the gone task ARGV[1]: held now for this upload (nil); else what holds it now. */
+const RETAKE_KEY = `
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return holder end
+redis.call('SET', KEYS[1], '', 'PX', ARGV[2])
+return false
+`
+
+/** Lua: a reservation (never a task's key) is let go. */
+const RELEASE_KEY = `
+if redis.call('GET', KEYS[1]) == '' then redis.call('DEL', KEYS[1]) end
+return 1
+`
+
+/** KEYS: record, result, upload, callbacks, idempotency key. ARGV: the task id. */
+const FORGET = `
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+redis.call('ZREM', KEYS[4], ARGV[1])
+if redis.call('GET', KEYS[5]) == ARGV[1] then redis.call('DEL', KEYS[5]) end
+return 1
+`
+
 /** Lua: true when the record in KEYS[1] is missing or says the task has ended. */
 const ENDED = `
 local function ended(key)
@@ -139,15 +201,16 @@ end
 `
 
 /**
- * KEYS: record, result, upload, callbacks. ARGV: the final record, the
- * result (empty when there is none), the expiry in ms, the channel, the task
- * id, when its callback is due (empty: none). Writes the end only over an
- * unfinished record, atomically.
+ * KEYS: record, result, upload, callbacks, idempotency key. ARGV: the final
+ * record, the result (empty when there is none), the expiry in ms, the
+ * channel, the task id, when its callback is due (empty: none). Writes the
+ * end only over an unfinished record, atomically.
  */
 const END_TASK = `${ENDED}
 if ended(KEYS[1]) then return 0 end
 if ARGV[2] ~= '' then redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3]) end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
+if redis.call('GET', KEYS[5]) == ARGV[5] then redis.call('PEXPIRE', KEYS[5], ARGV[3]) end
 redis.call('DEL', KEYS[3])
 if ARGV[6] ~= '' then redis.call('ZADD', KEYS[4], ARGV[6], ARGV[5]) end
 redis.call('PUBLISH', ARGV[4], ARGV[5])

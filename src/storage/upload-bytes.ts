@@ -1,8 +1,10 @@
 /**
  * An upload as server A holds it once received: in memory (uploads up to
- * `--memory-upload-kb`, and every `/resize`), or as a file in the spool
+ * `--memory-upload-mb`, and every `/resize`), or as a file in the spool
  * (larger ones), so that a flood of big uploads costs disk, not RAM.
  */
+import {createHash} from 'node:crypto'
+import {createReadStream} from 'node:fs'
 import {readFile} from 'node:fs/promises'
 
 export interface UploadBytes {
@@ -15,4 +17,12 @@ export interface UploadBytes {
 
 export function readUpload(upload: UploadBytes): Promise<Buffer> {
   return upload.data ? Promise.resolve(upload.data) : readFile(upload.filepath)
+}
+
+/** SHA-256 of the bytes; a spooled file is streamed through the hash, never read whole. */
+export async function digestUpload(upload: UploadBytes): Promise<Buffer> {
+  const hash = createHash('sha256')
+  if (upload.data) return hash.update(upload.data).digest()
+  for await (const chunk of createReadStream(upload.filepath)) hash.update(chunk as Buffer)
+  return hash.digest()
 }

@@ -9,6 +9,7 @@ import type {Readable} from 'node:stream'
 import type {Result} from '../backend/client.js'
 import type {ResizePlan} from '../image/plan.js'
 import type {CallbackQueue} from '../webhooks/deliverer.js'
+import type {KeyClaim} from './idempotency.js'
 import type {NewTask} from './store.js'
 import type {Task} from './task.js'
 
@@ -20,6 +21,15 @@ export interface TaskBackend {
    * survives a restart. A spooled file is the backend's from then on.
    */
   submit(upload: NewTask): Promise<Task>
+  /**
+   * Contract section 11: the task made under this (hashed) idempotency key;
+   * else the key held by an upload being stored; else it is reserved now,
+   * for the caller's `submit`, which records it with the task. Every front
+   * end of one store sees the same keys.
+   */
+  claimKey(key: string): Promise<KeyClaim>
+  /** After that `submit`, whatever its outcome: a reservation it did not turn into a task is let go. */
+  releaseKey(key: string): Promise<void>
   /**
    * `POST /resize`: the image goes through the same queue (and its limit)
    * and the same workers as a task, and the result comes back here; nothing

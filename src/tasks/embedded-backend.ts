@@ -19,6 +19,7 @@ import {withinMs} from '../within.js'
 import type {TaskBackend} from './backend.js'
 import {DataDir} from './data-dir.js'
 import {Dispatcher} from './dispatcher.js'
+import type {KeyClaim} from './idempotency.js'
 import {TaskStore, type NewTask} from './store.js'
 import {hasEnded, type Task} from './task.js'
 
@@ -31,6 +32,8 @@ export interface ServerB {
 export class EmbeddedBackend implements TaskBackend {
   private dispatcher?: Dispatcher
   private pending: Task[] = []
+  /** Idempotency keys whose upload is being stored. */
+  private readonly heldKeys = new Set<string>()
 
   private constructor(
     readonly dir: DataDir,
@@ -81,6 +84,18 @@ export class EmbeddedBackend implements TaskBackend {
 
   resize(plan: ResizePlan, image: Buffer, signal: AbortSignal): Promise<Result> {
     return this.running().resize(plan, image, signal)
+  }
+
+  async claimKey(key: string): Promise<KeyClaim> {
+    if (this.heldKeys.has(key)) return {state: 'held'}
+    const task = this.store.withKey(key)
+    if (task) return {state: 'taken', task}
+    this.heldKeys.add(key)
+    return {state: 'reserved'}
+  }
+
+  async releaseKey(key: string): Promise<void> {
+    this.heldKeys.delete(key)
   }
 
   async get(id: string): Promise<Task | undefined> {

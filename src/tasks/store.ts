@@ -112,6 +112,12 @@ export class TaskStore implements CallbackQueue {
     return task && !this.expired(task, now) ? task : undefined
   }
 
+  /** The task made under this idempotency key, while it is kept. */
+  withKey(key: string): Task | undefined {
+    const id = this.dir.db.idOfKey(key)
+    return id === undefined ? undefined : this.get(id)
+  }
+
   resultPath(task: Task): string {
     return this.dir.resultPath(task.id, task.plan.format)
   }
@@ -284,7 +290,13 @@ export class TaskStore implements CallbackQueue {
   }
 
   private write(task: Task): Promise<void> {
-    return this.dir.db.put({id: task.id, finishedAt: task.finishedAt?.getTime() ?? null, record: JSON.stringify(toRecord(task)), callbackDue: callbackDue(task)})
+    return this.dir.db.put({
+      id: task.id,
+      finishedAt: task.finishedAt?.getTime() ?? null,
+      record: JSON.stringify(toRecord(task)),
+      callbackDue: callbackDue(task),
+      idempotencyKey: task.idempotency?.key ?? null,
+    })
   }
 }
 

@@ -28,6 +28,8 @@ export interface StoredTask {
   callbackDue?: number | null
   /** The task as JSON (tasks/task.ts owns its shape). */
   record: string
+  /** The hashed `Idempotency-Key` it was made under, if any (tasks/idempotency.ts). */
+  idempotencyKey?: string | null
 }
 
 type Write = {run: () => void; resolve: () => void; reject: (error: unknown) => void}
@@ -61,23 +63,27 @@ export class TaskDb {
         callback_due INTEGER
       ) WITHOUT ROWID;
     `)
-    // Databases made before callbacks existed get the column.
-    const columns = this.db.pragma('table_info(tasks)') as Array<{name: string}>
-    if (!columns.some((column) => column.name === 'callback_due')) this.db.exec('ALTER TABLE tasks ADD COLUMN callback_due INTEGER')
+    // Databases made before callbacks, or idempotency keys, existed get the column.
+    const columns = new Set((this.db.pragma('table_info(tasks)') as Array<{name: string}>).map((column) => column.name))
+    if (!columns.has('callback_due')) this.db.exec('ALTER TABLE tasks ADD COLUMN callback_due INTEGER')
+    if (!columns.has('idempotency_key')) this.db.exec('ALTER TABLE tasks ADD COLUMN idempotency_key TEXT')
     this.db.exec(`
+      CREATE INDEX IF NOT EXISTS tasks_by_idempotency_key ON tasks (idempotency_key) WHERE idempotency_key IS NOT NULL;
       CREATE INDEX IF NOT EXISTS tasks_unfinished ON tasks (id) WHERE finished_at IS NULL;
       CREATE INDEX IF NOT EXISTS tasks_by_end ON tasks (finished_at) WHERE finished_at IS NOT NULL;
       CREATE INDEX IF NOT EXISTS tasks_callbacks_due ON tasks (callback_due) WHERE callback_due IS NOT NULL;
     `)
     this.statements = {
-      put: this.db.prepare<[string, number | null, string, number | null]>(
-        'INSERT OR REPLACE INTO tasks (id, finished_at, record, callback_due) VALUES (?, ?, ?, ?)',
+      put: this.db.prepare<[string, number | null, string, number | null, string | null]>(
+        'INSERT OR REPLACE INTO tasks (id, finished_at, record, callback_due, idempotency_key) VALUES (?, ?, ?, ?, ?)',
       ),
       update: this.db.prepare<[string, number | null, string]>('UPDATE tasks SET record = ?, callback_due = ? WHERE id = ?'),
       callbacksDue: this.db.prepare<[number, number], {record: string}>(
         'SELECT record FROM tasks WHERE callback_due IS NOT NULL AND callback_due <= ? ORDER BY callback_due LIMIT ?',
       ),
       get: this.db.prepare<[string], {record: string}>('SELECT record FROM tasks WHERE id = ?'),
+      // The newest: an older task under the key may linger, expired, until the sweep removes it.
+      byIdempotencyKey: this.db.prepare<[string], {id: string}>('SELECT id FROM tasks WHERE idempotency_key = ? ORDER BY id DESC LIMIT 1'),
       remove: this.db.prepare<[string]>('DELETE FROM tasks WHERE id = ?'),
       unfinished: this.db.prepare<[], {record: string}>('SELECT record FROM tasks WHERE finished_at IS NULL ORDER BY id'),
       endedBy: this.db.prepare<[number, number], {id: string; record: string}>(
@@ -90,7 +96,7 @@ export class TaskDb {
 
   /** Stores (or replaces) a task; resolves once it is committed. */
   put(task: StoredTask): Promise<void> {
-    return this.write(() => this.statements.put.run(task.id, task.finishedAt, task.record, task.callbackDue ?? null))
+    return this.write(() => this.statements.put.run(task.id, task.finishedAt, task.record, task.callbackDue ?? null, task.idempotencyKey ?? null))
   }
 
   /** Replaces the record of a task that is still there; a removed one stays removed. */
@@ -109,6 +115,11 @@ export class TaskDb {
 
   get(id: string): string | undefined {
     return this.statements.get.get(id)?.record
+  }
+
+  /** The id of the newest task made under this (hashed) idempotency key. */
+  idOfKey(key: string): string | undefined {
+    return this.statements.byIdempotencyKey.get(key)?.id
   }
 
   /** Every unfinished task's record, oldest first. */

@@ -8,6 +8,7 @@ import {PLAIN_RESIZE, type ResizePlan} from '../image/plan.js'
 import type {ImageInfo} from '../image/probe.js'
 import type {Metrics} from '../metrics.js'
 import type {ResultHeader} from '../protocol/messages.js'
+import type {Idempotency} from './idempotency.js'
 
 /** A ULID: 26 Crockford base32 characters, the first at most 7 (48-bit time). */
 const ULID = /^[0-7][0-9A-HJKMNP-TV-Z]{25}$/
@@ -46,6 +47,8 @@ export interface Task {
   output: ImageSummary | null
   error: ErrorBody | null
   callback: Callback | null
+  /** The `Idempotency-Key` it was made under (tasks/idempotency.ts); never shown. */
+  idempotency?: Idempotency
 }
 
 /** What an upload makes a task of. */
@@ -54,6 +57,7 @@ export interface TaskParams {
   input: ImageInfo
   plan: ResizePlan
   callbackUrl: string | null
+  idempotency?: Idempotency
 }
 
 /** A new task, queued, with a fresh ULID. */

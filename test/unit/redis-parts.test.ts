@@ -142,15 +142,47 @@ describe('Redis engine parts', function () {
     const task = newTask({options: scaleOptions(0.5), callbackUrl: null, input: {format: 'jpeg', width: 2, height: 2, frames: 1, bytes: 3}, plan: {format: 'jpeg', width: 1, height: 1, frames: 1, ...PLAIN_RESIZE}})
     await records.create(task, Buffer.from('abc'))
     for (const key of [keys.task(task.id), keys.upload(task.id)]) expect(await probe.pttl(key)).to.be.within(FIXED.uploadLeaseMs - 5_000, FIXED.uploadLeaseMs)
-    await records.confirm(task.id)
+    await records.confirm(task)
     for (const key of [keys.task(task.id), keys.upload(task.id)]) expect(await probe.pttl(key)).to.equal(-1)
+  })
+
+  it('an idempotency key lives as its task does: the lease, no expiry while queued, the retention once ended, gone with DELETE', async () => {
+    const records = new RedisTasks(probe, TTL_MS)
+    const key = keys.idempotency('life-1')
+    const task = {
+      ...newTask({options: scaleOptions(0.5), callbackUrl: null, input: {format: 'jpeg', width: 2, height: 2, frames: 1, bytes: 3}, plan: {format: 'jpeg', width: 1, height: 1, frames: 1, ...PLAIN_RESIZE}}),
+      idempotency: {key: 'life-1', fingerprint: 'f'},
+    }
+    expect(await records.claimKey('life-1')).to.deep.equal({state: 'reserved'})
+    expect(await probe.pttl(key), 'held briefly').to.be.within(FIXED.idempotencyHoldMs - 5_000, FIXED.idempotencyHoldMs)
+    await records.create(task, Buffer.from('abc'))
+    expect(await probe.get(key)).to.equal(task.id)
+    expect(await probe.pttl(key)).to.be.within(FIXED.uploadLeaseMs - 5_000, FIXED.uploadLeaseMs)
+    await records.confirm(task)
+    expect(await probe.pttl(key)).to.equal(-1)
+    await records.releaseKey('life-1')
+    expect(await probe.get(key), 'release leaves a task\'s key').to.equal(task.id)
+    expect(await records.finish({...task, status: 'done', finishedAt: new Date(), output: {format: 'jpeg', width: 1, height: 1, bytes: 1}}, Buffer.from('r'))).to.equal(true)
+    expect(await probe.pttl(key)).to.be.within(TTL_MS - 5_000, TTL_MS)
+    await records.forget(task)
+    expect(await probe.exists(key)).to.equal(0)
+  })
+
+  it('a key that names a task gone meanwhile is taken over; one that names a task still there is not', async () => {
+    const records = new RedisTasks(probe, TTL_MS)
+    const task = await storedTask(records)
+    await probe.set(keys.idempotency('stale-1'), task.id)
+    expect((await records.claimKey('stale-1')).state).to.equal('taken')
+    await probe.del(keys.task(task.id))
+    expect(await records.claimKey('stale-1')).to.deep.equal({state: 'reserved'})
+    expect(await probe.get(keys.idempotency('stale-1'))).to.equal('')
   })
 
   it('a task ends once: a late second end (a host back after another ran it) changes nothing, and a gone task stays gone', async () => {
     const records = new RedisTasks(probe, TTL_MS)
     const task = newTask({options: scaleOptions(0.5), callbackUrl: null, input: {format: 'jpeg', width: 2, height: 2, frames: 1, bytes: 3}, plan: {format: 'jpeg', width: 1, height: 1, frames: 1, ...PLAIN_RESIZE}})
     await records.create(task, Buffer.from('abc'))
-    await records.confirm(task.id)
+    await records.confirm(task)
     const first = {...task, status: 'done' as const, finishedAt: new Date(), output: {format: 'jpeg' as const, width: 1, height: 1, bytes: 5}}
     expect(await records.finish(first, Buffer.from('first'))).to.equal(true)
     const late = {...first, finishedAt: new Date(Date.now() + 5_000), output: {format: 'jpeg' as const, width: 1, height: 1, bytes: 4}}
@@ -167,7 +199,7 @@ describe('Redis engine parts', function () {
   const storedTask = async (records: RedisTasks) => {
     const task = newTask({options: scaleOptions(0.5), callbackUrl: 'https://example.com/hook', input: {format: 'jpeg', width: 2, height: 2, frames: 1, bytes: 3}, plan: {format: 'jpeg', width: 1, height: 1, frames: 1, ...PLAIN_RESIZE}})
     await records.create(task, Buffer.from('abc'))
-    await records.confirm(task.id)
+    await records.confirm(task)
     return task
   }
 
@@ -192,7 +224,7 @@ describe('Redis engine parts', function () {
     await records.saveCallback({...ended, callback: {...ended.callback!, attempts: 1, lastError: 'answered 500'}})
     expect(await probe.pttl(keys.task(task.id)), 'still expiring').to.be.within(TTL_MS - 5_000, TTL_MS)
     expect((await records.get(task.id))?.callback?.attempts).to.equal(1)
-    await records.forget(task.id)
+    await records.forget(task)
     await records.saveCallback({...ended, callback: {...ended.callback!, attempts: 2}})
     expect(await probe.exists(keys.task(task.id)), 'deleted stays deleted').to.equal(0)
   })

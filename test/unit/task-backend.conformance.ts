@@ -161,5 +161,77 @@ export function taskBackendConformance(name: string, open: (options: HarnessOpti
       }
       expect([...rerun]).to.have.members([running.id, waiting.id])
     })
+
+    describe('idempotency keys (contract section 11)', () => {
+      const keyed = (key: string, fingerprint = 'f1'): NewTask => ({...harness.upload(), idempotency: {key, fingerprint}})
+
+      it('a free key is reserved, held while its upload is stored, and names its task after; other keys are independent', async () => {
+        const {backend} = await start()
+        expect(await backend.claimKey('k1')).to.deep.equal({state: 'reserved'})
+        expect(await backend.claimKey('k1'), 'while being stored').to.deep.equal({state: 'held'})
+        expect(await backend.claimKey('k2')).to.deep.equal({state: 'reserved'})
+        const task = await backend.submit(keyed('k1'))
+        await backend.releaseKey('k1')
+        const claim = await backend.claimKey('k1')
+        expect(claim.state).to.equal('taken')
+        const taken = (claim as {task: Task}).task
+        expect(taken.id).to.equal(task.id)
+        expect(taken.idempotency).to.deep.equal({key: 'k1', fingerprint: 'f1'})
+        await backend.releaseKey('k2')
+        expect(await backend.claimKey('k2'), 'released unused').to.deep.equal({state: 'reserved'})
+      })
+
+      it('releasing after the task was stored keeps the key on the task', async () => {
+        const {backend} = await start()
+        await backend.claimKey('k1')
+        const task = await backend.submit(keyed('k1'))
+        await backend.releaseKey('k1')
+        await backend.releaseKey('k1')
+        expect(await backend.claimKey('k1')).to.deep.include({state: 'taken'})
+        expect(((await backend.claimKey('k1')) as {task: Task}).task.id).to.equal(task.id)
+      })
+
+      it('the key outlives a restart, with its task', async () => {
+        const {backend} = await start()
+        await backend.claimKey('k1')
+        const task = await backend.submit(keyed('k1'))
+        await backend.releaseKey('k1')
+        await (await harness.job(0)).finish(Buffer.from('x'))
+        await backend.waitForEnd(task.id, 5_000)
+        await harness.restart()
+        const claim = await harness.backend.claimKey('k1')
+        expect(claim.state).to.equal('taken')
+        expect((claim as {task: Task}).task).to.include({id: task.id, status: 'done'})
+      })
+
+      it('a deleted task frees its key, ended or cancelled', async () => {
+        const {backend} = await start()
+        for (const [key, end] of [['done', true], ['queued', false]] as const) {
+          await backend.claimKey(key)
+          const task = await backend.submit(keyed(key))
+          await backend.releaseKey(key)
+          if (end) {
+            await (await harness.job(0)).finish(Buffer.from('x'))
+            await backend.waitForEnd(task.id, 5_000)
+          }
+          await backend.delete((await backend.get(task.id))!)
+          if (end) expect(await backend.claimKey(key), key).to.deep.equal({state: 'reserved'})
+          // A cancelled task is kept (cancelled) for its retention, and keeps its key.
+          else expect(((await backend.claimKey(key)) as {task: Task}).task).to.include({id: task.id, status: 'cancelled'})
+        }
+      })
+
+      it('an expired task frees its key', async () => {
+        const {backend} = await start({resultTtlMs: 300})
+        await backend.claimKey('k1')
+        const task = await backend.submit(keyed('k1'))
+        await backend.releaseKey('k1')
+        await (await harness.job(0)).finish(Buffer.from('x'))
+        await backend.waitForEnd(task.id, 5_000)
+        expect((await backend.claimKey('k1')).state).to.equal('taken')
+        await new Promise((resolve) => setTimeout(resolve, 400))
+        expect(await backend.claimKey('k1')).to.deep.equal({state: 'reserved'})
+      })
+    })
   })
 }
