@@ -95,8 +95,7 @@ export class RedisBackend implements TaskBackend {
     await reach(async () => {
       await this.records.create(task, image)
       try {
-        await this.queue.add('resize', {}, {...JOB_OPTIONS, jobId: task.id})
-        await this.records.confirm(task)
+        await this.enqueue(task)
       } catch (error) {
         // Best effort: the lease removes them anyway.
         await this.records.discard(task).catch(() => undefined)
@@ -105,6 +104,12 @@ export class RedisBackend implements TaskBackend {
     })
     reportQueued(task, this.metrics, this.log)
     return task
+  }
+
+  /** The job, then the end of the upload's lease. A job id already in the queue is left as it is. */
+  private async enqueue(task: Task): Promise<void> {
+    await this.queue.add('resize', {}, {...JOB_OPTIONS, jobId: task.id})
+    await this.records.confirm(task)
   }
 
   /**
@@ -163,8 +168,12 @@ export class RedisBackend implements TaskBackend {
     }
   }
 
-  claimKey(key: string): Promise<KeyClaim> {
-    return reach(() => this.records.claimKey(key))
+  async claimKey(key: string): Promise<KeyClaim> {
+    const claim = await reach(() => this.records.claimKey(key))
+    // Its front end may have died between storing the task and queueing it (the upload's lease would then
+    // drop it): the retry queues it, so a task answered for always runs.
+    if (claim.state === 'taken' && claim.task.status === 'queued') await reach(() => this.enqueue(claim.task))
+    return claim
   }
 
   releaseKey(key: string): Promise<void> {

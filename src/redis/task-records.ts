@@ -35,11 +35,9 @@ export class RedisTasks implements CallbackQueue {
     await run(commands)
   }
 
-  /** The job is queued: the task is kept until it ends. */
+  /** The job is queued: the task is kept until it ends (unless it has ended already: then it keeps its retention). */
   async confirm(task: Task): Promise<void> {
-    const commands = this.redis.multi().persist(keys.task(task.id)).persist(keys.upload(task.id))
-    if (task.idempotency) commands.persist(keys.idempotency(task.idempotency.key))
-    await run(commands)
+    await script(this.redis, 'imgscaleConfirm', CONFIRM, [keys.task(task.id), keys.upload(task.id), idempotencyName(task)], [task.id])
   }
 
   async discard(task: Task): Promise<void> {
@@ -214,6 +212,15 @@ if redis.call('GET', KEYS[5]) == ARGV[5] then redis.call('PEXPIRE', KEYS[5], ARG
 redis.call('DEL', KEYS[3])
 if ARGV[6] ~= '' then redis.call('ZADD', KEYS[4], ARGV[6], ARGV[5]) end
 redis.call('PUBLISH', ARGV[4], ARGV[5])
+return 1
+`
+
+/** KEYS: record, upload, idempotency key. ARGV: the task id. */
+const CONFIRM = `${ENDED}
+if ended(KEYS[1]) then return 0 end
+redis.call('PERSIST', KEYS[1])
+redis.call('PERSIST', KEYS[2])
+if redis.call('GET', KEYS[3]) == ARGV[1] then redis.call('PERSIST', KEYS[3]) end
 return 1
 `
 

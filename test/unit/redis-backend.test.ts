@@ -3,15 +3,20 @@
  * real redis-server, against the conformance suite every backend passes.
  * Server B is the in-process stand-in: the real one is tested end to end.
  */
+import {expect} from 'chai'
 import type {Redis} from 'ioredis'
 
 import {DEFAULTS, type ServiceConfig} from '../../src/config.js'
+import {scaleOptions} from '../../src/image/options.js'
+import {PLAIN_RESIZE} from '../../src/image/plan.js'
 import {connectRedis} from '../../src/redis/connection.js'
 import {JobRunner} from '../../src/redis/job-runner.js'
+import {keys} from '../../src/redis/keys.js'
 import {RedisBackend} from '../../src/redis/redis-backend.js'
 import {parseRedisUrl} from '../../src/redis/redis-url.js'
 import {RedisTasks} from '../../src/redis/task-records.js'
 import {InstantJobs} from '../../src/redis/instant-jobs.js'
+import {newTask} from '../../src/tasks/task.js'
 import {FakeServerB} from '../helpers/fake-server-b.js'
 import {metrics, removeDir, silent, spooled, tempDir} from '../helpers/in-process.js'
 import {RedisServer} from '../helpers/redis-server.js'
@@ -81,3 +86,29 @@ async function openRedisHarness(options: HarnessOptions): Promise<Harness> {
 }
 
 taskBackendConformance('Redis (BullMQ)', openRedisHarness)
+
+describe('Redis backend: a retry under an idempotency key', () => {
+  it('queues the task its front end stored but never queued (it died in between), and the task runs', async () => {
+    const harness = await openRedisHarness({inflight: 1, maxQueue: 4, resultTtlMs: 60_000})
+    const probe = redis.client()
+    try {
+      const plan = {format: 'jpeg' as const, width: 1, height: 1, frames: 1, ...PLAIN_RESIZE}
+      const task = {
+        ...newTask({options: scaleOptions(0.5), callbackUrl: null, input: {format: 'jpeg', width: 2, height: 2, frames: 1, bytes: 3}, plan}),
+        idempotency: {key: 'orphan-1', fingerprint: 'f'},
+      }
+      // What a front end leaves when it dies between the two steps of a submit: the task under its lease, no job.
+      await new RedisTasks(probe, 60_000).create(task, Buffer.from('img'))
+      const claim = await harness.backend.claimKey('orphan-1')
+      expect(claim.state).to.equal('taken')
+      const job = await harness.job(0)
+      expect(job.id).to.equal(task.id)
+      expect(await probe.pttl(keys.task(task.id)), 'kept until it ends').to.equal(-1)
+      await job.finish(Buffer.from('done'))
+      expect((await harness.backend.waitForEnd(task.id, 5_000))?.status).to.equal('done')
+    } finally {
+      probe.disconnect()
+      await harness.close()
+    }
+  })
+})

@@ -164,6 +164,9 @@ describe('Redis engine parts', function () {
     expect(await probe.get(key), 'release leaves a task\'s key').to.equal(task.id)
     expect(await records.finish({...task, status: 'done', finishedAt: new Date(), output: {format: 'jpeg', width: 1, height: 1, bytes: 1}}, Buffer.from('r'))).to.equal(true)
     expect(await probe.pttl(key)).to.be.within(TTL_MS - 5_000, TTL_MS)
+    // A confirm that comes after a fast host ended the task keeps the retention.
+    await records.confirm(task)
+    for (const name of [key, keys.task(task.id)]) expect(await probe.pttl(name), name).to.be.within(TTL_MS - 5_000, TTL_MS)
     await records.forget(task)
     expect(await probe.exists(key)).to.equal(0)
   })
