@@ -32,8 +32,20 @@ export class FakeServerB {
   }
 
   /** The `n`th job (from 0) once it has been sent. */
-  async job(n: number): Promise<Call> {
-    while (this.calls.length <= n) await new Promise<void>((resolve) => this.waiters.push(resolve))
+  /** The `n`th job (from 0); a job that does not come within `timeoutMs` fails the test with a sentence, not a mocha timeout. */
+  async job(n: number, timeoutMs = 10_000): Promise<Call> {
+    const giveUp = Date.now() + timeoutMs
+    while (this.calls.length <= n) {
+      const left = giveUp - Date.now()
+      if (left <= 0) throw new Error(`server B got ${this.calls.length} jobs, and job ${n + 1} did not come within ${timeoutMs} ms`)
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left)
+        this.waiters.push(() => {
+          clearTimeout(timer)
+          resolve()
+        })
+      })
+    }
     return this.calls[n]!
   }
 

@@ -106,6 +106,17 @@ describe('resize planning with width, height and fit (contract section 5)', () =
     }
   })
 
+  it('a derived side rounds to the nearest pixel: not down, not up (issue 20)', () => {
+    // 450 * 301 / 600 = 225.75 and 600 * 200 / 450 = 266.67 round up; 450 * 299 / 600 = 224.25 and 600 * 100 / 450 = 133.33 round down.
+    expect(outputSize(landscape, box(301, null, 'inside'))).to.deep.equal({width: 301, height: 226})
+    expect(outputSize(landscape, box(null, 200, 'inside'))).to.deep.equal({width: 267, height: 200})
+    expect(outputSize(landscape, box(299, null, 'inside'))).to.deep.equal({width: 299, height: 224})
+    expect(outputSize(landscape, box(null, 100, 'inside'))).to.deep.equal({width: 133, height: 100})
+    // Exactly half rounds up, as Math.round and the contract's round() do.
+    expect(outputSize({width: 4, height: 1}, box(2, null, 'inside'))).to.deep.equal({width: 2, height: 1})
+    expect(outputSize({width: 4, height: 3}, box(2, null, 'inside'))).to.deep.equal({width: 2, height: 2})
+  })
+
   it('both sides: fill, cover and contain give the box; inside and outside scale by the smaller or larger ratio', () => {
     for (const fit of ['fill', 'cover', 'contain'] as const) {
       expect(outputSize(landscape, box(200, 200, fit)), fit).to.deep.equal({width: 200, height: 200})

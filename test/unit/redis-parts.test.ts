@@ -109,6 +109,18 @@ describe('Redis engine parts', function () {
     expect(serverB.calls).to.have.length(FIXED.maxAttempts)
   })
 
+  it(`a job started more than ${FIXED.maxAttempts} times (its hosts lost mid-job each time) ends worker_failed without running again (issue 20)`, async () => {
+    await runner.stop(0) // nothing takes the job until its count says three hosts were lost on it
+    const task = await submit()
+    await probe.hset(`imgscale:tasks:${task.id}`, 'ats', FIXED.maxAttempts)
+    runner = startRunner()
+    const failed = await backend.waitForEnd(task.id, 5_000)
+    expect(failed?.status).to.equal('failed')
+    expect(failed?.error?.code).to.equal('worker_failed')
+    expect(failed?.error?.message).to.contain(`${FIXED.maxAttempts} times`)
+    expect(serverB.calls, 'not sent to server B again').to.have.length(0)
+  })
+
   it('a lost worker, then a success: done, with the result of the second try', async () => {
     const task = await submit()
     ;(await serverB.job(0)).answer(new ImgscaleError('worker_failed', 'lost'))
@@ -271,6 +283,27 @@ describe('Redis engine parts', function () {
     } finally {
       await strict.close()
     }
+  })
+
+  it('a host renews its entry every beat, with its workers as they are now (issue 20: a direct check of the renewal)', async () => {
+    const registry = new HostRegistry(probe)
+    let live = 2
+    const leave = await registry.announce('host-r', () => ({live, wanted: 2, respawning: 2 - live, backoffMs: 0}))
+    try {
+      const entry = async (): Promise<{live: number; until: number}> => JSON.parse((await probe.hget(keys.hosts, 'host-r'))!)
+      const first = await entry()
+      expect(first.until).to.be.within(Date.now() + FIXED.hostHeartbeatTtlMs - 1_000, Date.now() + FIXED.hostHeartbeatTtlMs)
+      live = 1
+      const renewed = await until('the next beat', async () => {
+        const now = await entry()
+        return now.until > first.until && now
+      }, 3 * FIXED.hostHeartbeatMs)
+      expect(renewed.live, 'health read again at each beat').to.equal(1)
+      expect(renewed.until - first.until).to.be.within(FIXED.hostHeartbeatMs - 200, 2 * FIXED.hostHeartbeatMs + 200)
+    } finally {
+      await leave()
+    }
+    expect(await probe.hexists(keys.hosts, 'host-r'), 'removed when it leaves').to.equal(0)
   })
 
   it('hosts count while they beat, and not once they stop or go silent', async () => {
