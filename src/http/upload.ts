@@ -64,11 +64,12 @@ export function uploadHandler(config: ServiceConfig, tasks: TaskBackend, callbac
       const {task, replayed} = key
         ? await submitOnce(tasks, {...params, idempotency: {key, fingerprint: await fingerprint(form)}})
         : {task: await tasks.submit(params), replayed: false}
-      // A replay made no task: the spooled copy of its image goes.
-      if (!replayed) keep = form.image
       if (replayed) {
+        // It made no task: the spooled copy of its image goes with the request.
         ctx.set('Idempotent-Replayed', 'true')
         metrics.uploadReplayed()
+      } else {
+        keep = form.image
       }
 
       ctx.state['task'] = task.id
