@@ -27,6 +27,7 @@ import {parseArgs} from 'node:util'
 
 import Database from 'better-sqlite3'
 import sharp from 'sharp'
+import {decodeTime} from 'ulid'
 
 import {delay, workerPids} from '../test/helpers/processes.js'
 import {RedisServer} from '../test/helpers/redis-server.js'
@@ -240,6 +241,14 @@ async function resultMatches(service: Service, id: string, image: BenchImage): P
   return false
 }
 
+/** Where a moment falls among the faults: the last one before it and the next one after it. */
+function placed(at: number, timeline: Array<{at: number; name: string}>): string {
+  const before = timeline.filter((fault) => fault.at <= at).at(-1)
+  const after = timeline.find((fault) => fault.at > at)
+  const seconds = (ms: number): string => `${(ms / 1000).toFixed(2)} s`
+  return [before && `${seconds(at - before.at)} after "${before.name}"`, after && `${seconds(after.at - at)} before "${after.name}"`].filter(Boolean).join(', ')
+}
+
 async function main(): Promise<void> {
   const workloads = await loadWorkloads()
   const images = workloads.flatMap((workload) => workload.images)
@@ -249,6 +258,8 @@ async function main(): Promise<void> {
   const endAt = Date.now() + (sequence ? (Object.keys(service.faults).length + 1) * SEQUENCE_GAP_MS + 5_000 : minutes * 60_000)
   const tried: Tried[] = []
   const faults: Record<string, number> = {}
+  /** When each fault began, for placing a lost task among them. */
+  const timeline: Array<{at: number; name: string}> = []
   const errors: string[] = []
   const pace = sequence ? `each fault once, ${SEQUENCE_GAP_MS / 1000} s apart` : `${minutes} min, faults every 3-8 s`
   console.log(`soak: ${mode}, ${pace}, ${clientCount} clients, ${images.length} images (photos and small)`)
@@ -271,6 +282,7 @@ async function main(): Promise<void> {
       await delay(sequence ? SEQUENCE_GAP_MS : randomInt(3_000, 8_000))
       const name = sequence ? names[n]! : pick(names)
       faults[name] = (faults[name] ?? 0) + 1
+      timeline.push({at: Date.now(), name})
       await service.faults[name]!().catch((error: unknown) => errors.push(`fault ${name}: ${(error as Error).message}`))
     }
   }
@@ -280,11 +292,13 @@ async function main(): Promise<void> {
     clearInterval(progress)
 
     const outcome: Record<string, number> = {}
+    const unclean: string[] = []
     let wrongSize = 0
     for (const one of tried.filter((item) => item.id)) {
       const end = await endOf(service, one.id!)
       const label = end.status === 'failed' ? `failed ${end.code}` : end.status
       outcome[label] = (outcome[label] ?? 0) + 1
+      if (end.status !== 'done') unclean.push(`${one.id} ${label}: made ${placed(decodeTime(one.id!), timeline)}`)
       if (end.status === 'done' && !(await resultMatches(service, one.id!, one.image))) wrongSize++
     }
     await service.stop()
@@ -302,6 +316,7 @@ async function main(): Promise<void> {
     console.log(`  tasks stored           ${stored}  (${stored - accepted} more than accepted: second tasks from retries)`)
     console.log('  faults injected:')
     for (const [name, count] of Object.entries(faults)) console.log(`    ${String(count).padStart(4)}  ${name}`)
+    for (const line of unclean) console.log(`  ${line}`)
     if (errors.length > 0) console.log(`  errors (${errors.length}): ${[...new Set(errors)].slice(0, 5).join('; ')}`)
     const clean = accepted === tried.length && outcome['done'] === accepted && wrongSize === 0 && stored === accepted && errors.length === 0
     console.log(clean ? '\nevery image tried ended done, exactly once' : '\nNOT CLEAN: see above')

@@ -24,7 +24,7 @@ import {EndWaiters} from '../tasks/end-waiters.js'
 import type {KeyClaim} from '../tasks/idempotency.js'
 import type {NewTask} from '../tasks/store.js'
 import {hasEnded, markCancelled, newTask, reportEnded, reportQueued, type Task} from '../tasks/task.js'
-import {connectRedis, whenConnected} from './connection.js'
+import {connectRedis, durabilityRisk, whenConnected} from './connection.js'
 import {HostRegistry} from './hosts.js'
 import {INSTANT_JOB, InstantJobs} from './instant-jobs.js'
 import {keys} from './keys.js'
@@ -69,6 +69,8 @@ export class RedisBackend implements TaskBackend {
     try {
       await Promise.all([whenConnected(commands, target), whenConnected(subscriber, target)])
       await subscriber.subscribe(keys.ended, keys.instantAnswered)
+      const risk = await durabilityRisk(commands)
+      if (risk) log.warn({redis: target.display}, `Redis ${risk}; run it with --appendonly yes --appendfsync always (docs/scaling.md)`)
     } catch (error) {
       commands.disconnect()
       subscriber.disconnect()

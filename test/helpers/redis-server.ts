@@ -99,7 +99,8 @@ export class RedisServer {
         ...(this.password ? ['--requirepass', this.password] : []),
         '--dir', this.dir,
         '--appendonly', 'yes',
-        '--appendfsync', 'everysec',
+        // Written and synced before each reply: with everysec a killed Redis loses what it acknowledged last (docs/scaling.md).
+        '--appendfsync', 'always',
         '--save', '',
         '--maxmemory-policy', 'noeviction',
         '--daemonize', 'no',

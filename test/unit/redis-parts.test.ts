@@ -8,7 +8,7 @@ import type {Redis} from 'ioredis'
 
 import {DEFAULTS, FIXED, type ServiceConfig} from '../../src/config.js'
 import {ImgscaleError} from '../../src/errors.js'
-import {connectRedis} from '../../src/redis/connection.js'
+import {connectRedis, durabilityRisk} from '../../src/redis/connection.js'
 import {HostRegistry} from '../../src/redis/hosts.js'
 import {JobRunner} from '../../src/redis/job-runner.js'
 import {keys} from '../../src/redis/keys.js'
@@ -319,6 +319,32 @@ describe('Redis engine parts', function () {
     expect(await probe.hexists(keys.hosts, 'gone'), 'a silent host is removed').to.equal(0)
     await leave()
     expect(await registry.total()).to.deep.equal({live: 1, wanted: 2, respawning: 1, backoffMs: 400})
+  })
+})
+
+describe('Redis durability check', () => {
+  let redis: RedisServer
+  let probe: Redis
+  before(async () => {
+    redis = await RedisServer.start()
+    probe = redis.client()
+  })
+  after(async () => {
+    probe?.disconnect()
+    await redis?.close()
+  })
+
+  it('names the risk of appendfsync everysec and of no append-only file, and none with appendfsync always', async () => {
+    expect(await durabilityRisk(probe)).to.equal(undefined)
+    await probe.config('SET', 'appendfsync', 'everysec')
+    expect(await durabilityRisk(probe)).to.match(/^appendfsync is everysec: a crash of the Redis process can lose/)
+    await probe.config('SET', 'appendonly', 'no')
+    expect(await durabilityRisk(probe)).to.match(/^appendonly is off/)
+  })
+
+  it('a Redis that refuses CONFIG is not second-guessed', async () => {
+    const refusing = {call: async () => Promise.reject(new Error("ERR unknown command 'CONFIG'"))} as unknown as Redis
+    expect(await durabilityRisk(refusing)).to.equal(undefined)
   })
 })
 
