@@ -3,13 +3,21 @@
  * here with sharp for the cases no photo covers (EXIF rotation, animation,
  * AVIF/TIFF input, damaged and oversized files).
  */
-import {readFileSync} from 'node:fs'
+import {existsSync, readFileSync} from 'node:fs'
+import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 import zlib from 'node:zlib'
 
 import sharp from 'sharp'
 
-export const PHOTOS = fileURLToPath(new URL('../../../shared/fixtures/photos/', import.meta.url))
+/** `shared/fixtures/photos` beside the repository, looked for upwards: mutation testing runs the tests from a copy inside it. */
+export const PHOTOS = (() => {
+  for (let dir = path.dirname(fileURLToPath(import.meta.url)); dir !== path.dirname(dir); dir = path.dirname(dir)) {
+    const photos = path.join(dir, 'shared', 'fixtures', 'photos')
+    if (existsSync(photos)) return photos + path.sep
+  }
+  throw new Error('The photos (../shared/fixtures/photos beside the repository) are missing.')
+})()
 
 export const photo = (name: string): string => PHOTOS + name
 
