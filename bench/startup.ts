@@ -37,14 +37,14 @@ function finishedTask(agoMs: number): Task {
   return {
     id: ulid(end.getTime() - 50),
     status: 'done',
-    options: scaleOptions(0.5),
-  callback: null,
+    imageUrl: null,
+    accepted: [],
+    callback: null,
     createdAt: new Date(end.getTime() - 50),
     startedAt: new Date(end.getTime() - 40),
     finishedAt: end,
     input: {format: 'jpeg', width: 600, height: 450, frames: 1, bytes: 139_435},
-    plan: {format: 'jpeg', width: 300, height: 225, frames: 1, ...PLAIN_RESIZE},
-    output: {format: 'jpeg', width: 300, height: 225, bytes: 4},
+    outputs: [{options: scaleOptions(0.5), plan: {format: 'jpeg', width: 300, height: 225, frames: 1, ...PLAIN_RESIZE}, result: {format: 'jpeg', width: 300, height: 225, bytes: 4}}],
     error: null,
   }
 }

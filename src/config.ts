@@ -83,12 +83,18 @@ export const DEFAULTS = {
   webhookBackoffMs: 30_000,
   /** Address ranges callbacks may reach although they are not public (loopback, private, ...). */
   webhookAllow: [] as readonly string[],
+  /** An `image_url` fetch, redirects and body included, must be over within this (contract section 10: 10 s). */
+  fetchTimeoutMs: 10_000,
+  /** Address ranges `image_url` fetches may reach although they are not public. */
+  fetchAllow: [] as readonly string[],
+  /** Requests may name a preset and nothing else (contract section 10). */
+  presetsOnly: false,
 } as const
 
 /** Limits that have no flag because no user has a reason to move them. */
 export const FIXED = {
-  /** Form fields besides the image: scale_factor or width/height, the other options, callback_url, and slack. */
-  maxFields: 20,
+  /** Form fields besides the image: the 16 option fields, preset, outputs, image_url, callback_url, and slack. */
+  maxFields: 32,
   maxFieldsBytes: 64 * 1024,
   /** A Content-Length this far over the upload limit is refused before reading. */
   multipartOverheadBytes: 64 * 1024,

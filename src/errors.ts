@@ -13,6 +13,7 @@ const STATUS = {
   invalid_task_id: 400,
   invalid_option: 400,
   invalid_callback_url: 400,
+  invalid_image_url: 400,
   unauthorized: 401,
   not_found: 404,
   method_not_allowed: 405,
@@ -28,6 +29,7 @@ const STATUS = {
   timeout: 422,
   worker_failed: 422,
   internal: 500,
+  fetch_failed: 502,
   not_implemented: 501,
   insufficient_storage: 507,
   busy: 503,
@@ -43,7 +45,7 @@ export const ERROR_CODES = Object.keys(STATUS) as ErrorCode[]
 /** The codes a task can end `failed` with. */
 export type TaskErrorCode = Extract<
   ErrorCode,
-  'corrupt_image' | 'image_too_large' | 'unsupported_media_type' | 'timeout' | 'worker_failed' | 'insufficient_storage' | 'internal'
+  'corrupt_image' | 'image_too_large' | 'unsupported_media_type' | 'timeout' | 'worker_failed' | 'insufficient_storage' | 'internal' | 'fetch_failed' | 'invalid_option' | 'payload_too_large'
 >
 
 export interface ErrorBody {

@@ -1,8 +1,9 @@
 import sharp, {type ResizeOptions, type Sharp} from 'sharp'
 
 import {ImgscaleError} from '../errors.js'
+import type {Rgba} from '../image/colour.js'
 import type {ImageFormat} from '../image/formats.js'
-import type {ResizePlan} from '../image/plan.js'
+import {sourceSize, type ResizePlan} from '../image/plan.js'
 
 export interface PipelineLimits {
   maxInputPixels: number
@@ -33,40 +34,136 @@ export const ENCODE: Record<ImageFormat, (image: Sharp, quality?: number) => Sha
   tiff: (image, quality = 80) => image.tiff({quality}),
 }
 
-/**
- * How the plan's exact size is reached. `contain` pads with transparency,
- * or white where the output has no alpha channel.
- */
+/** The only format imgscale writes that has no alpha channel: transparency is flattened onto the background. */
+const OPAQUE: ReadonlySet<ImageFormat> = new Set(['jpeg'])
+
+const BLACK = {r: 0, g: 0, b: 0, alpha: 1}
+
+/** Contract section 10: the given background, else black, transparent where the format has alpha. */
+function backgroundOf(plan: ResizePlan): Rgba {
+  return plan.background ?? (OPAQUE.has(plan.format) ? BLACK : {...BLACK, alpha: 0})
+}
+
+/** How the plan's exact size is reached; `contain` pads with the background. */
 function resizeOptions(plan: ResizePlan): ResizeOptions {
   if (plan.fit !== 'contain') return {fit: plan.fit, position: plan.position}
-  const opaque = plan.format === 'jpeg'
-  return {fit: 'contain', position: plan.position, background: {r: 255, g: 255, b: 255, alpha: opaque ? 1 : 0}}
+  return {fit: 'contain', position: plan.position, background: backgroundOf(plan)}
 }
 
 /**
- * Decode, auto-orient, resize to exactly the plan's size, keep or strip the
- * metadata, encode.
+ * Contract section 10's operations before the resize, in its order: crop,
+ * rotate, flip, flop. sharp mirrors before it rotates, whatever the call
+ * order; after a quarter turn an up-down mirror is a left-right one, so the
+ * two swap to give the contract's result.
  */
+function shape(image: Sharp, plan: Pick<ResizePlan, 'crop' | 'rotate' | 'flip' | 'flop'>): Sharp {
+  const {crop, rotate} = plan
+  if (crop) image = image.extract({left: crop.x, top: crop.y, width: crop.width, height: crop.height})
+  if (rotate !== 0) image = image.rotate(rotate)
+  const quarter = rotate === 90 || rotate === 270
+  if (quarter ? plan.flop : plan.flip) image = image.flip()
+  if (quarter ? plan.flip : plan.flop) image = image.flop()
+  return image
+}
+
+/** The resize and what follows it: grayscale, blur, sharpen, flattening for formats without alpha; then the encoder. */
+async function finish(image: Sharp, plan: ResizePlan, timeoutMs: number): Promise<PipelineOutput> {
+  image = image.resize(plan.width, plan.height, resizeOptions(plan)).timeout({seconds: Math.max(1, Math.ceil(timeoutMs / 1000))})
+  if (plan.grayscale) image = image.grayscale()
+  if (plan.blur !== null) image = image.blur(plan.blur)
+  if (plan.sharpen !== null) image = image.sharpen({sigma: plan.sharpen})
+  if (OPAQUE.has(plan.format)) image = image.flatten({background: backgroundOf(plan)})
+  // sharp strips metadata and converts to sRGB unless told to keep it.
+  if (plan.keepMetadata) image = image.keepMetadata()
+  const {data, info} = await ENCODE[plan.format](image, plan.quality ?? undefined).toBuffer({resolveWithObject: true})
+  return {data, format: plan.format, width: info.width, height: info.pageHeight ?? info.height}
+}
+
+/** The upload, decoded as strictly as sharp can and turned upright. */
+function decode(input: Buffer, animated: boolean, limits: PipelineLimits): Sharp {
+  return sharp(input, {
+    // Strictest decoding: a truncated or damaged upload fails instead of
+    // coming out half grey (field notes D7).
+    failOn: 'warning',
+    limitInputPixels: limits.maxInputPixels,
+    autoOrient: true,
+    animated,
+  })
+}
+
+/** Decode, auto-orient, crop/rotate/mirror, resize to exactly the plan's size, the later operations, encode. */
 export async function resizeImage(input: Buffer, plan: ResizePlan, limits: PipelineLimits): Promise<PipelineOutput> {
   try {
     // sharp's constructor throws at once on some inputs (an empty buffer): inside the try too.
-    let pipeline = sharp(input, {
-      // Strictest decoding: a truncated or damaged upload fails instead of
-      // coming out half grey (field notes D7).
-      failOn: 'warning',
-      limitInputPixels: limits.maxInputPixels,
-      autoOrient: true,
-      animated: plan.frames > 1,
-    })
-      .resize(plan.width, plan.height, resizeOptions(plan))
-      .timeout({seconds: Math.max(1, Math.ceil(limits.timeoutMs / 1000))})
-    // sharp strips metadata and converts to sRGB unless told to keep it.
-    if (plan.keepMetadata) pipeline = pipeline.keepMetadata()
-    const {data, info} = await ENCODE[plan.format](pipeline, plan.quality ?? undefined).toBuffer({resolveWithObject: true})
-    return {data, format: plan.format, width: info.width, height: info.pageHeight ?? info.height}
+    return await finish(shape(decode(input, plan.frames > 1, limits), plan), plan, limits.timeoutMs)
   } catch (error) {
     throw classifySharpError(error)
   }
+}
+
+/**
+ * Every output of a job, in order. Several outputs share one decode
+ * (contract section 10): the upload is decoded once into raw pixels, shaped
+ * once when every output crops, turns and mirrors alike, and shrunk to the
+ * size the largest output needs (so JPEG and WebP decode at a fraction of
+ * their size); each output is made from those pixels. Outputs that keep
+ * metadata (raw pixels carry none) and animations are made from the upload
+ * itself. One output at a time, so a job's memory is one decode and one
+ * output.
+ */
+export async function resizeImages(input: Buffer, plans: readonly ResizePlan[], limits: PipelineLimits): Promise<PipelineOutput[]> {
+  if (plans.length === 1) return [await resizeImage(input, plans[0]!, limits)]
+  const fromPixels = plans.filter((plan) => !plan.keepMetadata && plan.frames === 1)
+  const pixels = fromPixels.length > 1 ? await decodeShared(input, fromPixels, limits) : undefined
+  const outputs: PipelineOutput[] = []
+  for (const plan of plans) {
+    if (!pixels || !fromPixels.includes(plan)) {
+      outputs.push(await resizeImage(input, plan, limits))
+      continue
+    }
+    const {data, info, shaped} = pixels
+    try {
+      const image = sharp(data, {raw: {width: info.width, height: info.height, channels: info.channels}})
+      outputs.push(await finish(shaped ? image : shape(image, plan), plan, limits.timeoutMs))
+    } catch (error) {
+      throw classifySharpError(error)
+    }
+  }
+  return outputs
+}
+
+interface SharedPixels {
+  data: Buffer
+  info: {width: number; height: number; channels: 1 | 2 | 3 | 4}
+  /** Crop, rotation and mirrors are applied already (the outputs agree on them). */
+  shaped: boolean
+}
+
+async function decodeShared(input: Buffer, plans: readonly ResizePlan[], limits: PipelineLimits): Promise<SharedPixels> {
+  const [first] = plans
+  const shaped = plans.every((plan) => samePreOps(plan, first!))
+  try {
+    let image = decode(input, false, limits)
+    if (shaped) {
+      image = shape(image, first!)
+      // The plans' sizes follow from the shaped source's; the largest scale any output needs is what the pixels keep.
+      const source = sourceSize(await orientedSize(input), first!)
+      const scale = Math.min(1, Math.max(...plans.map((plan) => Math.max(plan.width / source.width, plan.height / source.height))))
+      if (scale < 1) image = image.resize(Math.ceil(source.width * scale), Math.ceil(source.height * scale), {fit: 'fill'})
+    }
+    const {data, info} = await image.timeout({seconds: Math.max(1, Math.ceil(limits.timeoutMs / 1000))}).raw().toBuffer({resolveWithObject: true})
+    return {data, info: {width: info.width, height: info.height, channels: info.channels}, shaped}
+  } catch (error) {
+    throw classifySharpError(error)
+  }
+}
+
+const samePreOps = (a: ResizePlan, b: ResizePlan): boolean =>
+  a.rotate === b.rotate && a.flip === b.flip && a.flop === b.flop && JSON.stringify(a.crop) === JSON.stringify(b.crop)
+
+async function orientedSize(input: Buffer): Promise<{width: number; height: number}> {
+  const meta = await sharp(input).metadata()
+  return meta.autoOrient ?? {width: meta.width!, height: meta.height!}
 }
 
 /**

@@ -1,6 +1,6 @@
 /**
  * Server B, worker side: accepts connections on the shared port, reads job
- * frames, resizes the image each one carries, and replies with the result on
+ * frames, makes every output the image each one carries asks for, and replies with the result on
  * the same socket. It opens no file: everything a task keeps is server A's.
  * A connection carries jobs one after another; a broken frame gets an error
  * reply and the connection is closed, and nothing a peer sends can take the
@@ -11,9 +11,9 @@ import net from 'node:net'
 import {FIXED, type WorkerConfig} from '../config.js'
 import {ImgscaleError} from '../errors.js'
 import {checkOutputSize} from '../image/plan.js'
-import {encodeFrame, FrameDecoder, FrameError, FrameType, type Frame} from '../protocol/frame.js'
+import {encodeFrame, encodeFrameHead, FrameDecoder, FrameError, FrameType, type Frame} from '../protocol/frame.js'
 import {parseJob} from '../protocol/messages.js'
-import {resizeImage} from './pipeline.js'
+import {resizeImages} from './pipeline.js'
 
 /** Told when a job starts and ends, whatever its outcome. */
 export type JobWatcher = (event: 'job-start' | 'job-end', id: string) => void
@@ -92,13 +92,15 @@ function serveConnection(socket: net.Socket, config: WorkerConfig, watch: JobWat
     watch('job-start', job.id)
     if (job.ack) socket.write(Buffer.concat(encodeFrame(FrameType.Ack, {id: job.id})))
     try {
-      checkOutputSize(job, config)
-      const output = await resizeImage(frame.body, job, {maxInputPixels: config.maxInputPixels, timeoutMs: config.taskTimeoutMs})
-      const {format, width, height, data} = output
-      if (data.length > config.maxResultBytes) {
-        throw new ImgscaleError('image_too_large', `The result would be ${mib(data.length)} MiB; the limit is ${mib(config.maxResultBytes)} MiB.`)
+      for (const plan of job.outputs) checkOutputSize(plan, config)
+      const outputs = await resizeImages(frame.body, job.outputs, {maxInputPixels: config.maxInputPixels, timeoutMs: config.taskTimeoutMs})
+      const bytes = outputs.reduce((sum, output) => sum + output.data.length, 0)
+      if (bytes > config.maxResultBytes) {
+        throw new ImgscaleError('image_too_large', `The result would be ${mib(bytes)} MiB; the limit is ${mib(config.maxResultBytes)} MiB.`)
       }
-      return encodeFrame(FrameType.Result, {id: job.id, format, width, height, bytes: data.length, worker: process.pid}, data)
+      const header = {id: job.id, outputs: outputs.map(({format, width, height, data}) => ({format, width, height, bytes: data.length})), worker: process.pid}
+      // The images follow the head one after another, each its own write: none is copied.
+      return [encodeFrameHead(FrameType.Result, header, bytes), ...outputs.map((output) => output.data)]
     } catch (error) {
       const failure = error instanceof ImgscaleError ? error : new ImgscaleError('internal', 'The worker failed unexpectedly.')
       return encodeFrame(FrameType.Error, {id: job.id, code: failure.code, message: failure.message})

@@ -8,6 +8,7 @@ import type {Logger} from 'pino'
 
 import {DEFAULTS, type ServiceConfig} from '../config.js'
 import {LOG_LEVELS, type LogLevel} from '../log.js'
+import {parseCidr} from '../net/address-guard.js'
 import {ipFlag, positiveNumber, secondsFrom} from './flags.js'
 
 const MiB = 1024 * 1024
@@ -39,6 +40,16 @@ export const processingFlags = {
     default: DEFAULTS.stallIntervalMs / 1000,
     description: 'with --redis: seconds after which the jobs of a lost host (killed, frozen, cut off) run on another',
   }),
+  'fetch-allow': Flags.string({
+    multiple: true,
+    helpValue: '<cidr>',
+    description: 'let image_url fetches reach this loopback/private range too, e.g. 10.0.0.0/8 (repeatable)',
+    async parse(input) {
+      parseCidr(input)
+      return input
+    },
+  }),
+  'fetch-timeout': positiveNumber({default: DEFAULTS.fetchTimeoutMs / 1000, description: 'seconds an image_url fetch may take, redirects and body included (the task fails with fetch_failed after)'}),
   'log-level': Flags.option({options: LOG_LEVELS, default: 'info' as LogLevel, description: 'level of the JSON logs on stderr'})(),
 }
 
@@ -64,6 +75,8 @@ export function configFrom(flags: ProcessingFlags & Partial<Record<string, unkno
     backendIdleMs: seconds(flags['backend-idle-timeout']),
     redisUrl: flags.redis ?? '',
     stallIntervalMs: seconds(flags['stall-interval']),
+    fetchAllow: flags['fetch-allow'] ?? [],
+    fetchTimeoutMs: seconds(flags['fetch-timeout']),
     ...more,
   }
 }

@@ -31,6 +31,18 @@ export interface ResizeRequest {
   quality?: number | undefined
   format?: string | undefined
   metadata?: 'strip' | 'keep' | undefined
+  /** The operations of contract section 10. */
+  crop?: string | undefined
+  rotate?: number | undefined
+  flip?: boolean | undefined
+  flop?: boolean | undefined
+  grayscale?: boolean | undefined
+  blur?: number | undefined
+  sharpen?: number | undefined
+  background?: string | undefined
+  preset?: string | undefined
+  /** Several outputs: each an object of option fields, sent as the `outputs` JSON list. */
+  outputs?: Array<Record<string, string>> | undefined
   callbackUrl?: string | undefined
 }
 
@@ -43,8 +55,21 @@ const FIELDS: Record<keyof ResizeRequest, string> = {
   quality: 'quality',
   format: 'format',
   metadata: 'metadata',
+  crop: 'crop',
+  rotate: 'rotate',
+  flip: 'flip',
+  flop: 'flop',
+  grayscale: 'grayscale',
+  blur: 'blur',
+  sharpen: 'sharpen',
+  background: 'background',
+  preset: 'preset',
+  outputs: 'outputs',
   callbackUrl: 'callback_url',
 }
+
+/** A FILE argument that is an http(s) URL is sent as `image_url`: the server fetches it. */
+export const isImageUrl = (file: string): boolean => /^https?:\/\//i.test(file)
 
 export class ClientError extends Error {
   override readonly name = 'ClientError'
@@ -120,8 +145,8 @@ export class ImgscaleClient {
    * extension from the response's Content-Type), writing a `.part` file and
    * renaming it, so `out` is never half written. Returns where it went.
    */
-  async saveResult(id: string, out?: string): Promise<string> {
-    const response = await this.request(`/result/${encodeURIComponent(id)}`)
+  async saveResult(id: string, out?: Destination, index?: number): Promise<string> {
+    const response = await this.request(`/result/${encodeURIComponent(id)}${index === undefined ? '' : `/${index}`}`)
     return save(response, out ?? ((extension) => `${id}${extension ? `.${extension}` : ''}`))
   }
 
@@ -205,17 +230,21 @@ async function save(response: Response, out: Destination): Promise<string> {
   return target
 }
 
-/** The multipart form of `/upload` and `/resize`: the file and the resize fields. */
+/** The multipart form of `/upload` and `/resize`: the file (or its URL) and the resize fields. */
 async function form(file: string, resize: ResizeRequest): Promise<FormData> {
-  const info = await stat(file).catch((error: NodeJS.ErrnoException) => {
-    throw new ClientError(`Cannot read ${file}: ${error.code === 'ENOENT' ? 'no such file' : error.code === 'EACCES' ? 'permission denied' : error.message}.`)
-  })
-  if (!info.isFile()) throw new ClientError(`Cannot upload ${file}: it is not a regular file.`)
   const body = new FormData()
-  body.append('image', await openAsBlob(file), path.basename(file))
+  if (isImageUrl(file)) {
+    body.append('image_url', file)
+  } else {
+    const info = await stat(file).catch((error: NodeJS.ErrnoException) => {
+      throw new ClientError(`Cannot read ${file}: ${error.code === 'ENOENT' ? 'no such file' : error.code === 'EACCES' ? 'permission denied' : error.message}.`)
+    })
+    if (!info.isFile()) throw new ClientError(`Cannot upload ${file}: it is not a regular file.`)
+    body.append('image', await openAsBlob(file), path.basename(file))
+  }
   for (const [key, field] of Object.entries(FIELDS)) {
     const value = resize[key as keyof ResizeRequest]
-    if (value !== undefined) body.append(field, String(value))
+    if (value !== undefined) body.append(field, typeof value === 'object' ? JSON.stringify(value) : String(value))
   }
   return body
 }

@@ -9,7 +9,7 @@ import path from 'node:path'
 
 import type {ErrorBody} from '../errors.js'
 import {EXTENSION} from '../image/formats.js'
-import type {TaskStatus} from '../tasks/task.js'
+import type {StatusBody, TaskStatus} from '../tasks/task.js'
 import {ClientError, type ImgscaleClient, type ResizeRequest} from './api-client.js'
 
 export interface BatchOptions {
@@ -112,15 +112,28 @@ async function processFile(client: ImgscaleClient, file: string, options: BatchO
       item.error = {code: final.error!.code, message: final.error!.message}
       return item
     }
-    if (options.outDir) {
-      item.output = await client.saveResult(uploaded.taskId, names.claim(options.outDir, file, EXTENSION[final.output!.format]))
-    }
+    if (options.outDir) item.output = (await saveOutputs(client, final, options.outDir, file, names)).join(', ')
   } catch (error) {
     if (!(error instanceof ClientError)) throw error
     item.status = 'failed'
     item.error = {code: error.code ?? null, message: error.message}
   }
   return item
+}
+
+/**
+ * Saves every output of a done task into `outDir`, under the input's name:
+ * one output as `<stem>.<ext>`, several as `<stem>-<n>.<ext>`, n being the
+ * output's index (its `/result/<id>/<n>`). Returns where they went.
+ */
+export async function saveOutputs(client: ImgscaleClient, final: StatusBody, outDir: string, file: string, names = new OutputNames()): Promise<string[]> {
+  if (final.outputs.length <= 1) return [await client.saveResult(final.task_id, names.claim(outDir, file, EXTENSION[final.output!.format]))]
+  const stem = path.basename(file).replace(/\.[^.]*$/, '') || 'image'
+  const saved: string[] = []
+  for (const output of final.outputs) {
+    saved.push(await client.saveResult(final.task_id, names.claim(outDir, `${stem}-${output.index}`, EXTENSION[output.format!]), output.index))
+  }
+  return saved
 }
 
 /** `-o` names a folder when it ends with a slash or is an existing directory. */
@@ -131,7 +144,7 @@ export async function isFolder(output: string | undefined): Promise<boolean> {
 }
 
 /** `a.jpg` and `other/a.jpg` both want `out/a.jpg`: the second gets `out/a-2.jpg`. */
-class OutputNames {
+export class OutputNames {
   private readonly taken = new Set<string>()
 
   claim(outDir: string, file: string, extension: string): string {

@@ -9,7 +9,9 @@ import {ImgscaleError} from '../errors.js'
 import type {Metrics} from '../metrics.js'
 import type {DiskState} from '../storage/disk-state.js'
 import type {TaskBackend} from '../tasks/backend.js'
-import type {AddressGuard} from '../webhooks/address-guard.js'
+import type {ImageFetcher} from '../fetch/image-fetcher.js'
+import {presetsBody, type Presets} from '../image/presets.js'
+import type {AddressGuard} from '../net/address-guard.js'
 import {requireApiKey} from './auth.js'
 import {errorHandler} from './error-handler.js'
 import {ByteBudget} from './byte-budget.js'
@@ -33,8 +35,12 @@ export interface AppDeps {
   workers: () => Promise<PoolHealth>
   /** True once shutdown has begun. */
   draining: () => boolean
-  /** Where callbacks may go. */
-  guard: AddressGuard
+  /** Where callbacks, and image_url fetches, may go. */
+  guards: {callbacks: AddressGuard; fetches: AddressGuard}
+  /** Fetches a /resize request's image_url (a task's is fetched when it runs). */
+  fetcher: ImageFetcher
+  /** The operator's presets (contract section 10). */
+  presets: Presets
 }
 
 export function createApp(deps: AppDeps, log: Logger): Koa {
@@ -49,6 +55,7 @@ export function createApp(deps: AppDeps, log: Logger): Koa {
     if (ctx.state['idempotencyKey'] === undefined) await tasks.checkRoom()
     await next()
   }
+  const rules = {maxScale: config.maxScale, presets: deps.presets, presetsOnly: config.presetsOnly}
   const checkHeaders = checkUploadHeaders(config.maxUploadBytes)
   const memory = new ByteBudget(config.maxBufferedBytes)
   const multipart = parseMultipart({uploadDir: deps.spoolDir, maxUploadBytes: config.maxUploadBytes, disk: deps.disk})
@@ -59,7 +66,7 @@ export function createApp(deps: AppDeps, log: Logger): Koa {
     checkHeaders,
     holdInMemory(memory, {required: false, upToBytes: config.memoryUploadBytes}),
     multipart,
-    uploadHandler(config, tasks, deps.guard, metrics),
+    uploadHandler(tasks, {config, rules, guards: deps.guards, metrics}),
   )
   router.post(
     '/resize',
@@ -67,11 +74,18 @@ export function createApp(deps: AppDeps, log: Logger): Koa {
     checkHeaders,
     holdInMemory(memory, {required: true, upToBytes: config.maxUploadBytes + FIXED.multipartOverheadBytes}),
     multipart,
-    resizeHandler(config, tasks, metrics),
+    resizeHandler(config, rules, tasks, deps.fetcher, metrics),
   )
   router.get('/status/:id', statusHandler(tasks))
-  router.get('/result/:id', resultHandler(tasks, config.resultTtlMs, metrics))
+  const result = resultHandler(tasks, config.resultTtlMs, metrics)
+  router.get('/result/:id', result)
+  router.get('/result/:id/:index', result)
   router.delete('/tasks/:id', deleteHandler(tasks))
+  const presets = JSON.stringify(presetsBody(deps.presets, config.presetsOnly))
+  router.get('/presets', (ctx) => {
+    ctx.type = 'application/json; charset=utf-8'
+    ctx.body = presets
+  })
   const openapi = JSON.stringify(openApiDocument(config))
   router.get('/openapi.json', (ctx) => {
     ctx.type = 'application/json; charset=utf-8'

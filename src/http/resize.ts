@@ -8,30 +8,36 @@ import type {Context} from 'koa'
 
 import type {ServiceConfig} from '../config.js'
 import {ImgscaleError} from '../errors.js'
+import type {ImageFetcher} from '../fetch/image-fetcher.js'
 import {EXTENSION, MIME_TYPE} from '../image/formats.js'
+import {acceptedFormats, planOutputs, type ResizePlan} from '../image/plan.js'
+import {probeImage} from '../image/probe.js'
 import type {Metrics} from '../metrics.js'
 import {readUpload} from '../storage/upload-bytes.js'
 import type {TaskBackend} from '../tasks/backend.js'
-import {checkUpload} from './upload.js'
+import {checkUpload, type CheckedUpload} from './upload.js'
+import type {FormRules} from './upload-form.js'
 
 /** What processing reveals, as the answer to a request that waited for it (a task would fail with 422 instead). */
 const STATUS_OF = {timeout: 504, worker_failed: 502} as Partial<Record<string, number>>
 
-export function resizeHandler(config: ServiceConfig, tasks: TaskBackend, metrics: Metrics) {
+export function resizeHandler(config: ServiceConfig, rules: FormRules, tasks: TaskBackend, fetcher: ImageFetcher, metrics: Metrics) {
   // Every /resize body is received in memory (holdInMemory, required): nothing is spooled to discard.
   return async function resize(ctx: Context): Promise<void> {
-    const {form, plan} = await checkUpload(ctx, config)
+    const checked = await checkUpload(ctx, config, rules)
+    const {form} = checked
     if (form.callbackUrl !== null) {
       throw new ImgscaleError('invalid_request', 'callback_url is for tasks (POST /upload); /resize answers with the image itself.')
     }
-    const image = await readUpload(form.image)
+    if (form.outputs.length > 1) throw new ImgscaleError('invalid_request', '/resize answers with one image; for several outputs, make a task (POST /upload).')
     const left = new AbortController()
     ctx.res.once('close', () => {
       if (!ctx.res.writableFinished) left.abort()
     })
+    const {image, plans} = await source(ctx, checked, config, fetcher, left.signal)
     let result
     try {
-      result = await tasks.resize(plan, image, left.signal)
+      result = await tasks.resize(plans, image, left.signal)
     } catch (error) {
       const failure = error instanceof ImgscaleError ? error : new ImgscaleError('internal', 'The image could not be processed.', {cause: error})
       metrics.resizeEnded(failure.code)
@@ -39,15 +45,27 @@ export function resizeHandler(config: ServiceConfig, tasks: TaskBackend, metrics
       throw status ? new ImgscaleError(failure.code, failure.message, {status}) : failure
     }
     metrics.resizeEnded('')
-    const {format, width, height} = result.header
+    const {format, width, height} = result.header.outputs[0]!
     ctx.status = 200
     ctx.type = MIME_TYPE[format]
     ctx.length = result.body.length
-    ctx.set('Content-Disposition', `inline; filename="${stemOf(form.image.originalFilename)}.${EXTENSION[format]}"`)
+    ctx.set('Content-Disposition', `inline; filename="${stemOf(form.image ? form.image.originalFilename : new URL(form.imageUrl!).pathname)}.${EXTENSION[format]}"`)
     ctx.set('X-Imgscale-Width', String(width))
     ctx.set('X-Imgscale-Height', String(height))
     ctx.body = result.body
   }
+}
+
+/**
+ * The image and its plan: the upload's, or for an image_url fetched now,
+ * here, and judged as an upload would be (502 fetch_failed, 413, 415, 422).
+ */
+async function source(ctx: Context, checked: CheckedUpload, config: ServiceConfig, fetcher: ImageFetcher, signal: AbortSignal): Promise<{image: Buffer; plans: ResizePlan[]}> {
+  const {form, plans} = checked
+  if (form.image && plans) return {image: await readUpload(form.image), plans}
+  const image = await fetcher.fetch(form.imageUrl!, signal)
+  const input = await probeImage({filepath: '', size: image.length, data: image})
+  return {image, plans: planOutputs(input, form.outputs, config, acceptedFormats(ctx.get('Accept')))}
 }
 
 /**

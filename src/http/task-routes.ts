@@ -40,18 +40,20 @@ export function resultHandler(tasks: TaskBackend, resultTtlMs: number, metrics: 
       })
     }
 
-    const output = task.output!
+    const index = outputIndex(task, ctx)
+    const output = task.outputs[index]!.result!
     // Opened before answering so a result swept a moment ago is a clean 404.
-    const bytes = await tasks.openResult(task)
+    const bytes = await tasks.openResult(task, index)
     if (!bytes) throw new ImgscaleError('not_found', `Task ${task.id} has expired.`)
     const expiresInMs = task.finishedAt!.getTime() + resultTtlMs - Date.now()
     ctx.status = 200
     ctx.type = MIME_TYPE[output.format]
     ctx.length = output.bytes
-    // A task's result never changes, so its id is a strong validator.
-    ctx.etag = task.id
+    // A task's results never change, so its id (and the output's index) is a strong validator.
+    const name = index === 0 ? task.id : `${task.id}-${index}`
+    ctx.etag = name
     ctx.set('Cache-Control', `private, max-age=${Math.max(0, Math.floor(expiresInMs / 1000))}, immutable`)
-    ctx.set('Content-Disposition', `inline; filename="${task.id}.${EXTENSION[output.format]}"`)
+    ctx.set('Content-Disposition', `inline; filename="${name}.${EXTENSION[output.format]}"`)
     if (ctx.fresh) {
       if (!Buffer.isBuffer(bytes)) bytes.destroy()
       ctx.status = 304
@@ -68,6 +70,18 @@ export function deleteHandler(tasks: TaskBackend) {
     await tasks.delete(await findTask(tasks, ctx))
     ctx.status = 204
   }
+}
+
+/** `/result/<id>/<n>`: output n (contract section 10); `/result/<id>`: output 0. */
+function outputIndex(task: Task, ctx: Context): number {
+  const raw = ctx.params.index as string | undefined
+  if (raw === undefined) return 0
+  const index = /^\d{1,2}$/.test(raw) ? Number(raw) : -1
+  if (index < 0 || index >= task.outputs.length) {
+    const has = task.outputs.length === 1 ? 'one output, 0' : `outputs 0 to ${task.outputs.length - 1}`
+    throw new ImgscaleError('not_found', `Task ${task.id} has ${has}; there is no output ${JSON.stringify(raw.slice(0, 20))}.`)
+  }
+  return index
 }
 
 /** Looks a task up by the id in the URL; ids are case-insensitive like all Crockford base32. */

@@ -12,32 +12,38 @@ import {rm} from 'node:fs/promises'
 import type {Context, Next} from 'koa'
 
 import type {ServiceConfig} from '../config.js'
-import {planResize, type ResizePlan} from '../image/plan.js'
+import {acceptedFormats, planOutputs, type ResizePlan} from '../image/plan.js'
 import {probeImage, type ImageInfo} from '../image/probe.js'
 import type {Metrics} from '../metrics.js'
 import {digestUpload} from '../storage/upload-bytes.js'
 import type {TaskBackend} from '../tasks/backend.js'
 import {idempotencyKeyOf, sha256, submitOnce, type Idempotency} from '../tasks/idempotency.js'
 import {hasEnded, resultUrl, statusBody, statusUrl} from '../tasks/task.js'
-import type {AddressGuard} from '../webhooks/address-guard.js'
-import {parseUploadForm, type FormFields, type FormFiles, type UploadedFile, type UploadForm} from './upload-form.js'
+import type {AddressGuard} from '../net/address-guard.js'
+import {parseUploadForm, type FormFields, type FormFiles, type FormRules, type UploadedFile, type UploadForm} from './upload-form.js'
 import {applyPreference, requestedWait} from './wait.js'
 
 export interface CheckedUpload {
   form: UploadForm
-  input: ImageInfo
-  plan: ResizePlan
+  /** null for an image_url: known once it is fetched. */
+  input: ImageInfo | null
+  plans: ResizePlan[] | null
 }
 
-/** Everything checked before any work, for /upload and /resize alike: the form, the image's type and header, the plan. */
-export async function checkUpload(ctx: Context, config: ServiceConfig): Promise<CheckedUpload> {
-  const form = parseUploadForm((ctx.request.body ?? {}) as FormFields, (ctx.request.files ?? {}) as FormFiles, config.maxScale)
+/**
+ * Everything checked before any work, for /upload and /resize alike: the
+ * form, and for an uploaded image its type, its header and the plan of
+ * every output.
+ */
+export async function checkUpload(ctx: Context, config: ServiceConfig, rules: FormRules): Promise<CheckedUpload> {
+  const form = parseUploadForm((ctx.request.body ?? {}) as FormFields, (ctx.request.files ?? {}) as FormFiles, rules)
+  if (!form.image) return {form, input: null, plans: null}
   const input = await probeImage(form.image)
-  return {form, input, plan: planResize(input, form.options, config, ctx.get('Accept'))}
+  return {form, input, plans: planOutputs(input, form.outputs, config, acceptedFormats(ctx.get('Accept')))}
 }
 
 /** Deletes every file of the request spooled to disk, but `keep` (a task's input by now), whatever went wrong. */
-export async function discardSpooled(ctx: Context, keep?: UploadedFile): Promise<void> {
+export async function discardSpooled(ctx: Context, keep: UploadedFile | null = null): Promise<void> {
   const files = Object.values((ctx.request.files ?? {}) as FormFiles).flat()
   const spooled = files.filter((file): file is UploadedFile => file !== undefined && file !== keep && file.data === undefined)
   // allSettled: a failed delete must not replace the answer the client is owed.
@@ -52,15 +58,32 @@ export async function readIdempotencyKey(ctx: Context, next: Next): Promise<void
   await next()
 }
 
-export function uploadHandler(config: ServiceConfig, tasks: TaskBackend, callbacks: AddressGuard, metrics: Metrics) {
+/** What `POST /upload` needs besides the task backend. */
+export interface UploadDeps {
+  config: ServiceConfig
+  rules: FormRules
+  /** Where callbacks, and image_url fetches, may go. */
+  guards: {callbacks: AddressGuard; fetches: AddressGuard}
+  metrics: Metrics
+}
+
+export function uploadHandler(tasks: TaskBackend, {config, rules, guards, metrics}: UploadDeps) {
   return async function upload(ctx: Context): Promise<void> {
-    let keep: UploadedFile | undefined
+    let keep: UploadedFile | null = null
     try {
       const wait = requestedWait(ctx)
-      const {form, input, plan} = await checkUpload(ctx, config)
-      if (form.callbackUrl !== null) await callbacks.check(form.callbackUrl)
+      const {form, input, plans} = await checkUpload(ctx, config, rules)
+      if (form.imageUrl !== null) await guards.fetches.check(form.imageUrl)
+      if (form.callbackUrl !== null) await guards.callbacks.check(form.callbackUrl)
       const key = ctx.state['idempotencyKey'] as string | undefined
-      const params = {options: form.options, input, plan, callbackUrl: form.callbackUrl, upload: form.image}
+      const params = {
+        outputs: form.outputs.map((options, i) => ({options, plan: plans?.[i] ?? null})),
+        input,
+        imageUrl: form.imageUrl,
+        accepted: acceptedFormats(ctx.get('Accept')),
+        callbackUrl: form.callbackUrl,
+        upload: form.image,
+      }
       const {task, replayed} = key
         ? await submitOnce(tasks, {...params, idempotency: {key, fingerprint: await fingerprint(form)}})
         : {task: await tasks.submit(params), replayed: false}
@@ -92,5 +115,6 @@ export function uploadHandler(config: ServiceConfig, tasks: TaskBackend, callbac
 
 /** What the request asks for, so that a retry can be told from another request under the same key. */
 async function fingerprint(form: UploadForm): Promise<Idempotency['fingerprint']> {
-  return sha256(await digestUpload(form.image), JSON.stringify(form.options), '\n', form.callbackUrl ?? '')
+  const image = form.image ? await digestUpload(form.image) : `url ${form.imageUrl}`
+  return sha256(image, '\n', JSON.stringify(form.outputs), '\n', form.callbackUrl ?? '')
 }

@@ -5,8 +5,9 @@
  * refused up front; the worker follows the plan and checks it again.
  */
 import {ImgscaleError} from '../errors.js'
+import {parseHexColour, type Rgba} from './colour.js'
 import {ANIMATED_OUTPUT, MAX_SIDE, MIME_TYPE, type ImageFormat} from './formats.js'
-import {QUALITY_FORMATS, type Position, type ResizeOptions} from './options.js'
+import {QUALITY_FORMATS, type Crop, type Position, type ResizeOptions, type Rotation} from './options.js'
 import type {ImageInfo} from './probe.js'
 
 export interface PixelLimits {
@@ -18,8 +19,21 @@ export interface PixelLimits {
 /** How the worker reaches exactly `width x height` from the oriented input. */
 export type PlanFit = 'fill' | 'cover' | 'contain'
 
-/** The resize part of a plain scale-factor plan (and of every plan recorded before options existed). */
-export const PLAIN_RESIZE = {fit: 'fill', position: 'centre', quality: null, keepMetadata: false} as const satisfies Partial<ResizePlan>
+/** Everything but format and size of a plain scale-factor plan (and what a plan recorded before options existed lacks). */
+export const PLAIN_RESIZE = {
+  fit: 'fill',
+  position: 'centre',
+  quality: null,
+  keepMetadata: false,
+  crop: null,
+  rotate: 0,
+  flip: false,
+  flop: false,
+  grayscale: false,
+  blur: null,
+  sharpen: null,
+  background: null,
+} as const satisfies Partial<ResizePlan>
 
 /** Exactly what a worker is asked to produce. */
 export interface ResizePlan {
@@ -36,6 +50,17 @@ export interface ResizePlan {
   quality: number | null
   /** Keep EXIF, XMP and the ICC profile instead of stripping them and converting to sRGB. */
   keepMetadata: boolean
+  /** Before the resize, in this order: a region of the oriented input, a quarter turn, mirrors. */
+  crop: Crop | null
+  rotate: Rotation
+  flip: boolean
+  flop: boolean
+  /** After the resize. */
+  grayscale: boolean
+  blur: number | null
+  sharpen: number | null
+  /** Padding of `contain` and what alpha is flattened onto; null: black, transparent where the format has alpha. */
+  background: Rgba | null
 }
 
 interface Size {
@@ -67,14 +92,38 @@ export function outputSize(input: Size, options: Pick<ResizeOptions, 'scaleFacto
 }
 
 /**
- * `format=auto`: AVIF if the upload's Accept header names image/avif, else
- * WebP if it names image/webp, else the input's format. An animation never
+ * Contract section 10: what the resize starts from, the oriented input
+ * cropped and turned. A crop must lie inside the image: `invalid_option`.
+ */
+export function sourceSize(input: Size, options: Pick<ResizeOptions, 'crop' | 'rotate'>): Size {
+  const {crop, rotate} = options
+  if (crop && (crop.x + crop.width > input.width || crop.y + crop.height > input.height)) {
+    throw new ImgscaleError(
+      'invalid_option',
+      `crop ${crop.x},${crop.y},${crop.width},${crop.height} is not inside the image, which is ${input.width}x${input.height} (after EXIF orientation).`,
+    )
+  }
+  const region = crop ?? input
+  return rotate === 90 || rotate === 270 ? {width: region.height, height: region.width} : {width: region.width, height: region.height}
+}
+
+/** The modern formats a request's Accept header names, best first: what `format=auto` may choose. */
+export type AcceptedFormats = ReadonlyArray<'avif' | 'webp'>
+
+/** The formats `format=auto` may choose from an Accept header: AVIF and WebP, if named. */
+export function acceptedFormats(accept: string | undefined): AcceptedFormats {
+  const named = acceptedTypes(accept ?? '')
+  return (['avif', 'webp'] as const).filter((format) => named.has(MIME_TYPE[format]))
+}
+
+/**
+ * `format=auto`: AVIF if the upload's Accept header named image/avif, else
+ * WebP if it named image/webp, else the input's format. An animation never
  * becomes AVIF, which would keep only its first frame.
  */
-export function negotiateFormat(accept: string | undefined, input: ImageInfo): ImageFormat {
-  const named = acceptedTypes(accept ?? '')
-  if (named.has(MIME_TYPE.avif) && input.frames === 1) return 'avif'
-  if (named.has(MIME_TYPE.webp)) return 'webp'
+export function negotiateFormat(accepted: AcceptedFormats, input: ImageInfo): ImageFormat {
+  if (accepted.includes('avif') && input.frames === 1) return 'avif'
+  if (accepted.includes('webp')) return 'webp'
   return input.format
 }
 
@@ -89,12 +138,22 @@ function acceptedTypes(accept: string): Set<string> {
   return types
 }
 
+/** The plans of every output of a task (contract section 10): the input is checked once, each output on its own. */
+export function planOutputs(input: ImageInfo, outputs: readonly ResizeOptions[], limits: PixelLimits, accepted: AcceptedFormats = []): ResizePlan[] {
+  checkInput(input, limits)
+  return outputs.map((options) => planOutput(input, options, limits, accepted))
+}
+
 /**
- * Decides the output of a task from the input's header and refuses, before
- * any decoding, everything that would go over a limit. `accept`: the
- * upload's Accept header, for `format=auto`.
+ * Decides one output from the input's header and refuses, before any
+ * decoding, everything that would go over a limit. `accepted`: what the
+ * upload's Accept header named, for `format=auto`.
  */
-export function planResize(input: ImageInfo, options: ResizeOptions, limits: PixelLimits, accept?: string): ResizePlan {
+export function planResize(input: ImageInfo, options: ResizeOptions, limits: PixelLimits, accepted: AcceptedFormats = []): ResizePlan {
+  return planOutputs(input, [options], limits, accepted)[0]!
+}
+
+function checkInput(input: ImageInfo, limits: PixelLimits): void {
   if (input.frames > limits.maxFrames) {
     throw new ImgscaleError('image_too_large', `The image has ${input.frames} frames; the limit is ${limits.maxFrames}.`)
   }
@@ -106,22 +165,33 @@ export function planResize(input: ImageInfo, options: ResizeOptions, limits: Pix
         `the input limit is ${megapixels(limits.maxInputPixels)} MP.`,
     )
   }
+}
 
-  const format = options.format === 'auto' ? negotiateFormat(accept, input) : (options.format ?? input.format)
+function planOutput(input: ImageInfo, options: ResizeOptions, limits: PixelLimits, accepted: AcceptedFormats): ResizePlan {
+  const format = options.format === 'auto' ? negotiateFormat(accepted, input) : (options.format ?? input.format)
   if (options.quality !== null && !QUALITY_FORMATS.has(format)) {
     throw new ImgscaleError('invalid_option', `quality applies to JPEG, WebP, AVIF and TIFF output; this task's output is ${format}. Leave quality out, or choose another format.`)
   }
   const frames = ANIMATED_OUTPUT.has(format) ? input.frames : 1
   const boxed = options.scaleFactor === null && options.width !== null && options.height !== null
   const fit: PlanFit = boxed && (options.fit === 'cover' || options.fit === 'contain') ? options.fit : 'fill'
+  const {crop, rotate, flip, flop, grayscale, blur, sharpen, background} = options
   const plan: ResizePlan = {
     format,
     frames,
-    ...outputSize(input, options),
+    ...outputSize(sourceSize(input, options), options),
     fit,
     position: options.position,
     quality: options.quality,
     keepMetadata: options.metadata === 'keep',
+    crop,
+    rotate,
+    flip,
+    flop,
+    grayscale,
+    blur,
+    sharpen,
+    background: background === null ? null : (parseHexColour(background) ?? null),
   }
   checkOutputSize(plan, limits)
   return plan

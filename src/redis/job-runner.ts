@@ -18,7 +18,8 @@ import {FIXED} from '../config.js'
 import {ImgscaleError} from '../errors.js'
 import type {ResizePlan} from '../image/plan.js'
 import type {Metrics} from '../metrics.js'
-import {hasEnded, LOST_UPLOAD, markDone, markFailed, markProcessing, reportEnded, type Task} from '../tasks/task.js'
+import {splitImages} from '../protocol/messages.js'
+import {hasEnded, LOST_UPLOAD, markDone, markFailed, markProcessing, plansOf, reportEnded, type Task} from '../tasks/task.js'
 import {withinMs} from '../within.js'
 import {INSTANT_JOB, type InstantJobs} from './instant-jobs.js'
 import {PREFIX, QUEUE} from './keys.js'
@@ -28,6 +29,8 @@ import type {RedisTasks} from './task-records.js'
 export interface JobStores {
   tasks: RedisTasks
   instants: InstantJobs
+  /** An `image_url` task's image: fetched and planned (fetch/fetch-input.ts), behind this host's guard. */
+  fetch: (task: Task) => Promise<Buffer>
 }
 
 /** This host's server B, as the runner uses it. */
@@ -109,14 +112,16 @@ export class JobRunner {
     // Ended by an earlier run whose completion BullMQ never heard of, or expired, or never confirmed.
     if (!task || hasEnded(task)) return
     if (job.attemptsStarted > FIXED.maxAttempts) return this.end(task, lostTooOften(job.attemptsStarted - 1))
-    if (!image) return this.end(task, new ImgscaleError(LOST_UPLOAD.code, LOST_UPLOAD.message))
+    if (!image && task.imageUrl === null) return this.end(task, new ImgscaleError(LOST_UPLOAD.code, LOST_UPLOAD.message))
     markProcessing(task, this.log)
     await this.stores.tasks.update(task)
+    const input = image ?? (await this.fetch(task))
+    if (input instanceof ImgscaleError) return this.end(task, input)
 
-    const outcome = await this.resize(task.id, task.plan, image)
+    const outcome = await this.resize(task.id, plansOf(task), input)
     if (!(outcome instanceof ImgscaleError)) {
       markDone(task, outcome.header)
-      if (await this.stores.tasks.finish(task, outcome.body)) reportEnded(task, outcome.header.worker, this.metrics, this.log)
+      if (await this.stores.tasks.finish(task, splitImages(outcome.header, outcome.body))) reportEnded(task, outcome.header.worker, this.metrics, this.log)
       else this.log.info({task: task.id}, 'task had ended elsewhere already; this result is dropped')
       return
     }
@@ -133,11 +138,11 @@ export class JobRunner {
    * A lost worker makes BullMQ run it again, like a task; any other outcome
    * is the answer.
    */
-  private async runInstant(job: Job<{plan: ResizePlan}>): Promise<void> {
+  private async runInstant(job: Job<{plans: ResizePlan[]}>): Promise<void> {
     const id = job.id!
     const image = await this.stores.instants.image(id)
     if (!image) return
-    const outcome = await this.resize(id, job.data.plan, image)
+    const outcome = await this.resize(id, job.data.plans, image)
     if (outcome instanceof ImgscaleError && outcome.code === 'worker_failed' && job.attemptsStarted < FIXED.maxAttempts) {
       this.metrics.taskRetried()
       throw outcome
@@ -145,12 +150,30 @@ export class JobRunner {
     if (!(await this.stores.instants.answer(id, outcome))) this.log.info({job: id}, 'the /resize request ended before its answer; it is dropped')
   }
 
+  /**
+   * An image_url task's image, fetched again at every attempt (it is never
+   * stored); the record then shows the input and each output's size. Or
+   * why the task fails.
+   */
+  private async fetch(task: Task): Promise<Buffer | ImgscaleError> {
+    let image: Buffer
+    try {
+      image = await this.stores.fetch(task)
+    } catch (error) {
+      if (error instanceof ImgscaleError) return error
+      this.log.error({task: task.id, err: error}, 'fetching the image failed on an internal error')
+      return new ImgscaleError('internal', 'The image could not be fetched.', {cause: error})
+    }
+    await this.stores.tasks.update(task)
+    return image
+  }
+
   /** The result, or why there is none. Errors writing to Redis are not caught here: BullMQ runs the job again. */
-  private async resize(id: string, plan: ResizePlan, image: Buffer): Promise<Result | ImgscaleError> {
+  private async resize(id: string, outputs: ResizePlan[], image: Buffer): Promise<Result | ImgscaleError> {
     const {taskTimeoutMs: timeoutMs, maxResultBytes} = this.limits
     try {
       return await attemptOnServerB(this.serverB.workers, id, timeoutMs, (remainingMs) =>
-        this.serverB.client.send({id, ...plan}, image, {timeoutMs: remainingMs, maxResultBytes}),
+        this.serverB.client.send({id, outputs}, image, {timeoutMs: remainingMs, maxResultBytes}),
       )
     } catch (error) {
       if (error instanceof ImgscaleError) return error

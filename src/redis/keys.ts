@@ -11,8 +11,8 @@ export const keys = {
   task: (id: string): string => `${PREFIX}:task:${id}`,
   /** The uploaded image, until its task ends. */
   upload: (id: string): string => `${PREFIX}:upload:${id}`,
-  /** The resized image, until the task expires. */
-  result: (id: string): string => `${PREFIX}:result:${id}`,
+  /** Output `index` of the task (0: its `/result/<id>`), until the task expires. */
+  result: (id: string, index: number): string => `${PREFIX}:result:${id}${index === 0 ? '' : `:${index}`}`,
   /**
    * An upload's hashed `Idempotency-Key`: the id of the task made under it,
    * with that task's expiry, or '' while its upload is being stored (a short

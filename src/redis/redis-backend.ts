@@ -91,8 +91,8 @@ export class RedisBackend implements TaskBackend {
 
   async submit({upload, ...params}: NewTask): Promise<Task> {
     await this.checkRoom()
-    // The bytes go to Redis; a spooled file is ours to delete, whatever happens next.
-    const image = upload.data ?? (await readUpload(upload).finally(() => rm(upload.filepath, {force: true})))
+    // The bytes go to Redis; a spooled file is ours to delete, whatever happens next. An image_url has none yet.
+    const image = upload && (upload.data ?? (await readUpload(upload).finally(() => rm(upload.filepath, {force: true}))))
     const task = newTask(params)
     await reach(async () => {
       await this.records.create(task, image)
@@ -122,7 +122,7 @@ export class RedisBackend implements TaskBackend {
    * check, so the wait is bounded by every attempt's deadline and two stall
    * intervals; past that the answer is `timeout`.
    */
-  async resize(plan: ResizePlan, image: Buffer, signal: AbortSignal): Promise<Result> {
+  async resize(plans: ResizePlan[], image: Buffer, signal: AbortSignal): Promise<Result> {
     await this.checkRoom()
     const id = ulid()
     const {taskTimeoutMs, stallIntervalMs, maxResultBytes} = this.config
@@ -134,7 +134,7 @@ export class RedisBackend implements TaskBackend {
     try {
       await reach(async () => {
         await this.instants.put(id, image, patienceMs)
-        await this.queue.add(INSTANT_JOB, {plan}, {...JOB_OPTIONS, jobId: id})
+        await this.queue.add(INSTANT_JOB, {plans}, {...JOB_OPTIONS, jobId: id})
       })
       await answer.ended
       if (signal.aborted) throw new ImgscaleError('cancelled', 'The request was cancelled before its image was processed.')
@@ -182,8 +182,8 @@ export class RedisBackend implements TaskBackend {
     return reach(() => this.records.releaseKey(key))
   }
 
-  async openResult(task: Task): Promise<Buffer | undefined> {
-    return (await reach(() => this.records.result(task.id))) ?? undefined
+  async openResult(task: Task, index: number): Promise<Buffer | undefined> {
+    return (await reach(() => this.records.result(task.id, index))) ?? undefined
   }
 
   async counts(): Promise<{queued: number; inflight: number}> {

@@ -24,13 +24,15 @@ export class RedisTasks implements CallbackQueue {
   ) {}
 
   /**
-   * Stores a new task and its image under a lease: both expire unless
+   * Stores a new task and its image (if uploaded) under a lease: both expire unless
    * `confirm` follows, so a front end that dies before queueing the job
    * leaves nothing behind.
    */
-  async create(task: Task, image: Buffer): Promise<void> {
+  async create(task: Task, image: Buffer | null): Promise<void> {
     const lease = FIXED.uploadLeaseMs
-    const commands = this.redis.multi().set(keys.task(task.id), record(task), 'PX', lease).set(keys.upload(task.id), image, 'PX', lease)
+    const commands = this.redis.multi().set(keys.task(task.id), record(task), 'PX', lease)
+    // An image_url task has no upload: its image is fetched when it runs.
+    if (image) commands.set(keys.upload(task.id), image, 'PX', lease)
     if (task.idempotency) commands.set(keys.idempotency(task.idempotency.key), task.id, 'PX', lease)
     await run(commands)
   }
@@ -84,13 +86,13 @@ export class RedisTasks implements CallbackQueue {
 
   /** DELETE of an unfinished task: it ends cancelled (false if it had ended meanwhile). */
   cancel(task: Task): Promise<boolean> {
-    return this.end(task, Buffer.alloc(0))
+    return this.end(task, [])
   }
 
   /** DELETE of an ended task: it is gone at once, its result, its idempotency key and any callback not yet delivered with it. */
   async forget(task: Task): Promise<void> {
     const id = task.id
-    await script(this.redis, 'imgscaleForget', FORGET, [keys.task(id), keys.result(id), keys.upload(id), keys.callbacks, idempotencyName(task)], [id])
+    await script(this.redis, 'imgscaleForget', FORGET, [keys.task(id), keys.upload(id), keys.callbacks, idempotencyName(task), ...resultKeys(task)], [id])
   }
 
   /** Takes the due callbacks for CALLBACK_LEASE_MS, so no other front end sends them meanwhile. */
@@ -116,31 +118,33 @@ export class RedisTasks implements CallbackQueue {
   }
 
   /**
-   * The task ended done with these bytes. False when it had ended already (a
-   * host cut off mid-task that comes back after another ran it) or is gone:
-   * a task ends once, and an expired one stays expired.
+   * The task ended done with these images, one per output. False when it had
+   * ended already (a host cut off mid-task that comes back after another ran
+   * it) or is gone: a task ends once, and an expired one stays expired.
    */
-  finish(task: Task, result: Buffer): Promise<boolean> {
-    return this.end(task, result)
+  finish(task: Task, images: readonly Buffer[]): Promise<boolean> {
+    return this.end(task, images)
   }
 
   /** The task ended failed; false as for `finish`. */
   fail(task: Task): Promise<boolean> {
-    return this.end(task, Buffer.alloc(0))
+    return this.end(task, [])
   }
 
-  result(id: string): Promise<Buffer | null> {
-    return this.redis.getBuffer(keys.result(id))
+  /** Output `index` of a done task. */
+  result(id: string, index: number): Promise<Buffer | null> {
+    return this.redis.getBuffer(keys.result(id, index))
   }
 
-  private async end(task: Task, result: Buffer): Promise<boolean> {
+  /** Every output's result expires with the record, in the same script. */
+  private async end(task: Task, images: readonly Buffer[]): Promise<boolean> {
     const id = task.id
     const ended = await script(
       this.redis,
       'imgscaleEndTask',
       END_TASK,
-      [keys.task(id), keys.result(id), keys.upload(id), keys.callbacks, idempotencyName(task)],
-      [record(task), result, this.expiryOf(task), keys.ended, id, callbackDue(task) ?? ''],
+      [keys.task(id), keys.upload(id), keys.callbacks, idempotencyName(task), ...images.map((_, index) => keys.result(id, index))],
+      [record(task), this.expiryOf(task), keys.ended, id, callbackDue(task) ?? '', ...images],
     )
     return ended === 1
   }
@@ -152,6 +156,8 @@ export class RedisTasks implements CallbackQueue {
 }
 
 const record = (task: Task): string => JSON.stringify(toRecord(task))
+
+const resultKeys = (task: Task): string[] => task.outputs.map((_, index) => keys.result(task.id, index))
 
 const idempotencyKeys = (task: Task): string[] => (task.idempotency ? [keys.idempotency(task.idempotency.key)] : [])
 
@@ -180,11 +186,12 @@ if redis.call('GET', KEYS[1]) == '' then redis.call('DEL', KEYS[1]) end
 return 1
 `
 
-/** KEYS: record, result, upload, callbacks, idempotency key. ARGV: the task id. */
+/** KEYS: record, upload, callbacks, idempotency key, then every output's result. ARGV: the task id. */
 const FORGET = `
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
-redis.call('ZREM', KEYS[4], ARGV[1])
-if redis.call('GET', KEYS[5]) == ARGV[1] then redis.call('DEL', KEYS[5]) end
+redis.call('DEL', KEYS[1], KEYS[2])
+for i = 5, #KEYS do redis.call('DEL', KEYS[i]) end
+redis.call('ZREM', KEYS[3], ARGV[1])
+if redis.call('GET', KEYS[4]) == ARGV[1] then redis.call('DEL', KEYS[4]) end
 return 1
 `
 
@@ -199,19 +206,20 @@ end
 `
 
 /**
- * KEYS: record, result, upload, callbacks, idempotency key. ARGV: the final
- * record, the result (empty when there is none), the expiry in ms, the
- * channel, the task id, when its callback is due (empty: none). Writes the
- * end only over an unfinished record, atomically.
+ * KEYS: record, upload, callbacks, idempotency key, then the result key of
+ * each output made (none when it failed). ARGV: the final record, the
+ * expiry in ms, the channel, the task id, when its callback is due (empty:
+ * none), then the results, in the order of their keys. Writes the end only
+ * over an unfinished record, atomically.
  */
 const END_TASK = `${ENDED}
 if ended(KEYS[1]) then return 0 end
-if ARGV[2] ~= '' then redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3]) end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
-if redis.call('GET', KEYS[5]) == ARGV[5] then redis.call('PEXPIRE', KEYS[5], ARGV[3]) end
-redis.call('DEL', KEYS[3])
-if ARGV[6] ~= '' then redis.call('ZADD', KEYS[4], ARGV[6], ARGV[5]) end
-redis.call('PUBLISH', ARGV[4], ARGV[5])
+for i = 5, #KEYS do redis.call('SET', KEYS[i], ARGV[i + 1], 'PX', ARGV[2]) end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+if redis.call('GET', KEYS[4]) == ARGV[4] then redis.call('PEXPIRE', KEYS[4], ARGV[2]) end
+redis.call('DEL', KEYS[2])
+if ARGV[5] ~= '' then redis.call('ZADD', KEYS[3], ARGV[5], ARGV[4]) end
+redis.call('PUBLISH', ARGV[3], ARGV[4])
 return 1
 `
 
@@ -250,15 +258,15 @@ return 1
 
 const defined = new WeakMap<Redis, Set<string>>()
 
-/** Runs a script through EVALSHA (ioredis loads it once per connection). */
+/** Runs a script through EVALSHA (ioredis loads it once per connection). Some take as many keys as the task has outputs, so the count goes with each call. */
 function script(redis: Redis, name: string, lua: string, keyNames: string[], args: Array<string | Buffer | number>): Promise<unknown> {
   let names = defined.get(redis)
   if (!names) defined.set(redis, (names = new Set()))
   if (!names.has(name)) {
-    redis.defineCommand(name, {numberOfKeys: keyNames.length, lua})
+    redis.defineCommand(name, {lua})
     names.add(name)
   }
-  return (redis as unknown as Record<string, (...args: Array<string | Buffer | number>) => Promise<unknown>>)[name]!(...keyNames, ...args)
+  return (redis as unknown as Record<string, (...args: Array<string | Buffer | number>) => Promise<unknown>>)[name]!(keyNames.length, ...keyNames, ...args)
 }
 
 function parse(raw: string): Task | undefined {

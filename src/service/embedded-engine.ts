@@ -5,6 +5,7 @@ import {hostForUrl} from '../address.js'
 import {BackendClient} from '../backend/client.js'
 import {WorkerPool} from '../backend/pool.js'
 import {workerConfigOf, type ServiceConfig} from '../config.js'
+import {fetcherOf} from '../fetch/image-fetcher.js'
 import type {Metrics} from '../metrics.js'
 import {EmbeddedBackend} from '../tasks/embedded-backend.js'
 import type {Engine} from './engine.js'
@@ -20,7 +21,7 @@ export async function startEmbeddedEngine(config: ServiceConfig, metrics: Metric
     throw error
   }
   const client = new BackendClient(backend, config.backendIdleMs)
-  tasks.start({client, workers: pool})
+  tasks.start({client, workers: pool}, fetcherOf(config))
   return {
     tasks,
     spoolDir: tasks.dir.spool,

@@ -11,8 +11,10 @@ import {hostForUrl} from '../address.js'
 import type {ServiceConfig} from '../config.js'
 import {createApp} from '../http/app.js'
 import {listen} from '../http/listen.js'
+import {fetcherOf, fetchGuardOf} from '../fetch/image-fetcher.js'
+import type {Presets} from '../image/presets.js'
 import {Metrics} from '../metrics.js'
-import {AddressGuard} from '../webhooks/address-guard.js'
+import {AddressGuard} from '../net/address-guard.js'
 import {CallbackDeliverer} from '../webhooks/deliverer.js'
 import {withinMs} from '../within.js'
 import {startEmbeddedEngine} from './embedded-engine.js'
@@ -26,7 +28,7 @@ export interface RunningService {
   stop(): Promise<void>
 }
 
-export async function startService(config: ServiceConfig, log: Logger): Promise<RunningService> {
+export async function startService(config: ServiceConfig, presets: Presets, log: Logger): Promise<RunningService> {
   let draining = false
   // Read by the metrics only when scraped, by which time the engine exists.
   const metrics = new Metrics({counts: () => engine.tasks.counts(), workers: () => engine.workers(), diskFull: () => engine.disk.isFull})
@@ -35,13 +37,24 @@ export async function startService(config: ServiceConfig, log: Logger): Promise<
     ? await (await import('./shared-engine.js')).startSharedEngine(config, metrics, log)
     : await startEmbeddedEngine(config, metrics, log)
 
-  const guard = new AddressGuard(config.webhookAllow)
-  const callbacks = new CallbackDeliverer(engine.tasks.callbacks, guard, {secret: config.webhookSecret, backoffMs: config.webhookBackoffMs}, metrics, log)
+  const guards = {callbacks: new AddressGuard(config.webhookAllow), fetches: fetchGuardOf(config)}
+  const callbacks = new CallbackDeliverer(engine.tasks.callbacks, guards.callbacks, {secret: config.webhookSecret, backoffMs: config.webhookBackoffMs}, metrics, log)
   engine.tasks.onEnded(() => callbacks.poke())
   let server: Server
   try {
     const app = createApp(
-      {config, tasks: engine.tasks, metrics, spoolDir: engine.spoolDir, disk: engine.disk, workers: () => engine.workers(), draining: () => draining, guard},
+      {
+        config,
+        tasks: engine.tasks,
+        metrics,
+        spoolDir: engine.spoolDir,
+        disk: engine.disk,
+        workers: () => engine.workers(),
+        draining: () => draining,
+        guards,
+        fetcher: fetcherOf(config),
+        presets,
+      },
       log,
     )
     server = await listen(app.callback(), config)

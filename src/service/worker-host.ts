@@ -11,6 +11,8 @@ import {ulid} from 'ulid'
 import {BackendClient} from '../backend/client.js'
 import {WorkerPool, type BackendAddress, type PoolHealth} from '../backend/pool.js'
 import {workerConfigOf, type ServiceConfig} from '../config.js'
+import {fetchInput} from '../fetch/fetch-input.js'
+import {fetcherOf} from '../fetch/image-fetcher.js'
 import type {Metrics} from '../metrics.js'
 import {connectRedis, whenConnected} from '../redis/connection.js'
 import {HostRegistry} from '../redis/hosts.js'
@@ -44,9 +46,11 @@ export async function startWorkerHost(config: ServiceConfig, target: RedisTarget
     throw error
   }
   const client = new BackendClient(backend, config.backendIdleMs)
+  // An image_url is fetched where the task runs, behind this host's own guard.
+  const fetcher = fetcherOf(config)
   const runner = new JobRunner(
     blocking,
-    {tasks: new RedisTasks(connection, config.resultTtlMs), instants: new InstantJobs(connection)},
+    {tasks: new RedisTasks(connection, config.resultTtlMs), instants: new InstantJobs(connection), fetch: (task) => fetchInput(task, fetcher, config)},
     {client, workers: pool},
     {
       concurrency: config.workers * config.inflightPerWorker,

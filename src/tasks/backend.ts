@@ -36,13 +36,13 @@ export interface TaskBackend {
    * is stored. Aborting `signal` (the client left) cancels the work: it
    * rejects with `cancelled`.
    */
-  resize(plan: ResizePlan, image: Buffer, signal: AbortSignal): Promise<Result>
+  resize(plans: ResizePlan[], image: Buffer, signal: AbortSignal): Promise<Result>
   /** The task, or undefined when it never existed or has expired. */
   get(id: string): Promise<Task | undefined>
   /** The task once it has ended, or as it is after `ms`; undefined when it is gone. */
   waitForEnd(id: string, ms: number): Promise<Task | undefined>
-  /** The bytes of a done task's result, or undefined when they are gone (expired a moment ago). */
-  openResult(task: Task): Promise<Buffer | Readable | undefined>
+  /** The bytes of output `index` of a done task, or undefined when they are gone (expired a moment ago). */
+  openResult(task: Task, index: number): Promise<Buffer | Readable | undefined>
   /** Tasks waiting for a worker, and tasks a worker holds. */
   counts(): Promise<{queued: number; inflight: number}>
   /**

@@ -5,7 +5,8 @@
  *   tasks.db             the task records (SQLite, see task-db.ts)
  *   spool/               uploads being received (emptied at every start)
  *   uploads/<id>         an accepted upload, until its task ends
- *   results/<id>.<ext>   the result of a done task
+ *   results/<id>.<ext>   the result of a done task (its output 0)
+ *   results/<id>-<n>.<ext>  its output n, when it asked for several
  *
  * Only server A writes here; workers get the bytes in the job frame and send
  * the result back on the socket. Every file appears whole or not at all:
@@ -80,8 +81,9 @@ export class DataDir {
     return path.join(this.uploadsDir, checked(id))
   }
 
-  resultPath(id: string, format: ImageFormat): string {
-    return path.join(this.resultsDir, `${checked(id)}.${EXTENSION[format]}`)
+  resultPath(id: string, index: number, format: ImageFormat): string {
+    if (!Number.isSafeInteger(index) || index < 0) throw new Error(`Not an output index: ${index}`)
+    return path.join(this.resultsDir, `${checked(id)}${index === 0 ? '' : `-${index}`}.${EXTENSION[format]}`)
   }
 
   /** Makes an upload the input of task `id`, durably: bytes held in memory are written once, a spooled file is renamed in. */
@@ -92,8 +94,8 @@ export class DataDir {
   }
 
   /** Saves a task's result, whole or not at all, and on the disk before the task may be called done. */
-  async storeResult(id: string, format: ImageFormat, data: Buffer): Promise<void> {
-    await writeFileAtomically(this.resultPath(id, format), data, this.durable)
+  async storeResult(id: string, index: number, format: ImageFormat, data: Buffer): Promise<void> {
+    await writeFileAtomically(this.resultPath(id, index, format), data, this.durable)
   }
 
   /**
@@ -110,7 +112,7 @@ export class DataDir {
     let removed = 0
     for (const dir of [this.uploadsDir, this.resultsDir]) {
       for await (const entry of await opendir(dir)) {
-        const id = entry.name.split('.')[0]!
+        const id = entry.name.split(/[.-]/)[0]!
         if (isTaskId(id) && decodeTime(id) >= this.openedAt) continue
         const file = path.join(dir, entry.name)
         if (entry.name.endsWith(PARTIAL_SUFFIX)) {

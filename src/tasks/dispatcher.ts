@@ -19,7 +19,7 @@ import {ImgscaleError} from '../errors.js'
 import type {ResizePlan} from '../image/plan.js'
 import type {Metrics} from '../metrics.js'
 import type {NewTask, TaskStore} from './store.js'
-import type {Task} from './task.js'
+import {plansOf, type Task} from './task.js'
 
 export interface DispatchLimits {
   maxInflight: number
@@ -31,7 +31,7 @@ export interface DispatchLimits {
 /** A `/resize` image: its answer goes back to the request, and nothing of it is stored. */
 interface Instant {
   id: string
-  plan: ResizePlan
+  plans: ResizePlan[]
   image: Buffer
   signal: AbortSignal
   resolve(result: Result): void
@@ -57,6 +57,8 @@ export class Dispatcher {
     private readonly limits: DispatchLimits,
     private readonly metrics: Metrics,
     private readonly log: Logger,
+    /** An `image_url` task's image: fetched and planned (fetch/fetch-input.ts). */
+    private readonly fetchInput: (task: Task) => Promise<Buffer>,
   ) {}
 
   get queued(): number {
@@ -91,7 +93,7 @@ export class Dispatcher {
     // memory; one that waits reads them back when its turn comes, so the
     // queue holds no images in memory.
     const startsNow = !this.paused && this.waiting.length === 0 && this.running < this.limits.maxInflight
-    this.waiting.push({task, image: startsNow ? params.upload.data : undefined})
+    this.waiting.push({task, image: startsNow ? params.upload?.data : undefined})
     this.pump()
     return task
   }
@@ -101,10 +103,10 @@ export class Dispatcher {
    * task and its result comes back here. Aborting `signal` (the client left)
    * takes it out of the queue, or closes its connection to the worker.
    */
-  resize(plan: ResizePlan, image: Buffer, signal: AbortSignal): Promise<Result> {
+  resize(plans: ResizePlan[], image: Buffer, signal: AbortSignal): Promise<Result> {
     this.checkRoom()
     return new Promise((resolve, reject) => {
-      const work = {instant: {id: ulid(), plan, image, signal, resolve, reject}}
+      const work = {instant: {id: ulid(), plans, image, signal, resolve, reject}}
       signal.addEventListener(
         'abort',
         () => {
@@ -174,8 +176,9 @@ export class Dispatcher {
   private async runTask(task: Task, image: Buffer | undefined): Promise<void> {
     this.store.start(task)
     try {
-      const input = image ?? (await this.store.readInput(task))
-      await this.store.finish(task, await this.exchange(task.id, task.plan, input, () => task.status === 'cancelled'))
+      // A fetched image is not stored: a task run again (after a restart) fetches it again.
+      const input = image ?? (task.imageUrl === null ? await this.store.readInput(task) : await this.fetchInput(task))
+      await this.store.finish(task, await this.exchange(task.id, plansOf(task), input, () => task.status === 'cancelled'))
     } catch (error) {
       if (this.abandoned) {
         this.log.info({task: task.id}, 'task left for the next start')
@@ -189,7 +192,7 @@ export class Dispatcher {
 
   private async runInstant(job: Instant): Promise<void> {
     try {
-      job.resolve(await this.exchange(job.id, job.plan, job.image, () => job.signal.aborted, job.signal))
+      job.resolve(await this.exchange(job.id, job.plans, job.image, () => job.signal.aborted, job.signal))
     } catch (error) {
       job.reject(error)
     }
@@ -200,12 +203,12 @@ export class Dispatcher {
    * lost worker costs another try, up to FIXED.maxAttempts in all, unless
    * the work was given up meanwhile (`gaveUp`: cancelled, or shutting down).
    */
-  private async exchange(id: string, plan: ResizePlan, image: Buffer, gaveUp: () => boolean, signal?: AbortSignal): Promise<Result> {
+  private async exchange(id: string, outputs: ResizePlan[], image: Buffer, gaveUp: () => boolean, signal?: AbortSignal): Promise<Result> {
     const {taskTimeoutMs: timeoutMs, maxResultBytes} = this.limits
     for (let attempt = 1; ; attempt++) {
       try {
         return await attemptOnServerB(this.workers, id, timeoutMs, (remainingMs) =>
-          this.backend.send({id, ...plan}, image, {timeoutMs: remainingMs, maxResultBytes, signal}),
+          this.backend.send({id, outputs}, image, {timeoutMs: remainingMs, maxResultBytes, signal}),
         )
       } catch (error) {
         if (!(error instanceof ImgscaleError) || error.code !== 'worker_failed' || this.abandoned || gaveUp()) throw error

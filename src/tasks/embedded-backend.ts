@@ -12,6 +12,8 @@ import type {Logger} from 'pino'
 import type {BackendClient, Result} from '../backend/client.js'
 import type {WorkerPool} from '../backend/pool.js'
 import {FIXED, type ServiceConfig} from '../config.js'
+import {fetchInput} from '../fetch/fetch-input.js'
+import type {ImageFetcher} from '../fetch/image-fetcher.js'
 import type {Metrics} from '../metrics.js'
 import type {ResizePlan} from '../image/plan.js'
 import {DiskState} from '../storage/disk-state.js'
@@ -59,7 +61,7 @@ export class EmbeddedBackend implements TaskBackend {
   }
 
   /** Starts sending tasks to server B, the unfinished ones of the last run first; sweeps expired tasks from now on. */
-  start(serverB: ServerB): void {
+  start(serverB: ServerB, fetcher: ImageFetcher): void {
     const {inflightPerWorker, workers, maxQueue, taskTimeoutMs, maxResultBytes} = this.config
     this.dispatcher = new Dispatcher(
       this.store,
@@ -68,6 +70,7 @@ export class EmbeddedBackend implements TaskBackend {
       {maxInflight: inflightPerWorker * workers, maxQueue, taskTimeoutMs, maxResultBytes},
       this.metrics,
       this.log,
+      (task) => fetchInput(task, fetcher, this.config),
     )
     this.store.startSweeping()
     this.dispatcher.resume(this.pending.splice(0))
@@ -82,8 +85,8 @@ export class EmbeddedBackend implements TaskBackend {
     return this.running().submit(upload)
   }
 
-  resize(plan: ResizePlan, image: Buffer, signal: AbortSignal): Promise<Result> {
-    return this.running().resize(plan, image, signal)
+  resize(plans: ResizePlan[], image: Buffer, signal: AbortSignal): Promise<Result> {
+    return this.running().resize(plans, image, signal)
   }
 
   async claimKey(key: string): Promise<KeyClaim> {
@@ -108,12 +111,12 @@ export class EmbeddedBackend implements TaskBackend {
     return task
   }
 
-  async openResult(task: Task): Promise<Buffer | Readable | undefined> {
-    const recent = this.store.recentResult(task)
+  async openResult(task: Task, index: number): Promise<Buffer | Readable | undefined> {
+    const recent = this.store.recentResult(task, index)
     if (recent) return recent
-    const path = this.store.resultPath(task)
+    const path = this.store.resultPath(task, index)
     // Most results are small: one read and one write to the socket, no stream.
-    if (task.output!.bytes <= FIXED.resultReadWholeBytes) return readFile(path).catch(() => undefined)
+    if (task.outputs[index]!.result!.bytes <= FIXED.resultReadWholeBytes) return readFile(path).catch(() => undefined)
     const file = await open(path).catch(() => undefined)
     return file?.createReadStream()
   }

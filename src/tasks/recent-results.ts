@@ -6,35 +6,40 @@
  * task that is deleted or expires leaves at once.
  */
 export class RecentResults {
-  private readonly results = new Map<string, Buffer>()
+  /** A task's images, in output order. */
+  private readonly results = new Map<string, readonly Buffer[]>()
   private bytes = 0
 
   constructor(private readonly maxBytes: number) {}
 
-  remember(id: string, data: Buffer): void {
-    if (data.length > this.maxBytes) return
+  remember(id: string, images: readonly Buffer[]): void {
+    const size = total(images)
+    if (size > this.maxBytes) return
     this.forget(id)
-    this.results.set(id, data)
-    this.bytes += data.length
+    this.results.set(id, images)
+    this.bytes += size
     for (const [oldest, kept] of this.results) {
       if (this.bytes <= this.maxBytes) break
       this.results.delete(oldest)
-      this.bytes -= kept.length
+      this.bytes -= total(kept)
     }
   }
 
-  get(id: string): Buffer | undefined {
-    return this.results.get(id)
+  /** Output `index` of the task. */
+  get(id: string, index: number): Buffer | undefined {
+    return this.results.get(id)?.[index]
   }
 
   forget(id: string): void {
     const kept = this.results.get(id)
     if (!kept) return
     this.results.delete(id)
-    this.bytes -= kept.length
+    this.bytes -= total(kept)
   }
 
   get size(): number {
     return this.bytes
   }
 }
+
+const total = (images: readonly Buffer[]): number => images.reduce((sum, image) => sum + image.length, 0)

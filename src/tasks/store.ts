@@ -21,11 +21,12 @@ import type {DataDir} from './data-dir.js'
 import {EndWaiters} from './end-waiters.js'
 import {RecentResults} from './recent-results.js'
 import type {CallbackQueue} from '../webhooks/deliverer.js'
-import {callbackDue, fromRecord, hasEnded, LOST_UPLOAD, isExpired, markCancelled, markDone, markFailed, markProcessing, newTask, reportEnded, reportQueued, toRecord, type Task, type TaskParams} from './task.js'
+import {splitImages} from '../protocol/messages.js'
+import {callbackDue, fromRecord, hasEnded, LOST_UPLOAD, isExpired, markCancelled, markDone, markFailed, markProcessing, newTask, reportEnded, reportQueued, plansOf, toRecord, type Task, type TaskParams} from './task.js'
 
 export interface NewTask extends TaskParams {
-  /** The image as the multipart parser left it; the store writes it (or moves it) in. */
-  upload: UploadBytes
+  /** The image as the multipart parser left it; the store writes it (or moves it) in. Null for an `image_url`. */
+  upload: UploadBytes | null
 }
 
 /** Expired tasks removed per database round trip while sweeping. */
@@ -57,7 +58,7 @@ export class TaskStore implements CallbackQueue {
   async accept({upload, ...params}: NewTask): Promise<Task> {
     const task = newTask(params)
     try {
-      await this.dir.storeUpload(upload, task.id)
+      if (upload) await this.dir.storeUpload(upload, task.id)
       await this.write(task)
     } catch (error) {
       void this.dir.remove(this.dir.uploadPath(task.id))
@@ -80,7 +81,8 @@ export class TaskStore implements CallbackQueue {
     for (const raw of this.dir.db.unfinished()) {
       const task = fromRecord(JSON.parse(raw))
       if (!task) continue
-      if (await exists(this.dir.uploadPath(task.id))) {
+      // An image_url task has no upload: its image is fetched again.
+      if (task.imageUrl !== null || (await exists(this.dir.uploadPath(task.id)))) {
         task.status = 'queued'
         task.startedAt = null
         this.live.set(task.id, task)
@@ -118,8 +120,14 @@ export class TaskStore implements CallbackQueue {
     return id === undefined ? undefined : this.get(id)
   }
 
-  resultPath(task: Task): string {
-    return this.dir.resultPath(task.id, task.plan.format)
+  /** Where output `index` of a planned task is saved. */
+  resultPath(task: Task, index: number): string {
+    return this.dir.resultPath(task.id, index, plansOf(task)[index]!.format)
+  }
+
+  /** Every result file a task may have: none before its outputs are planned. */
+  private resultPaths(task: Task): string[] {
+    return task.outputs.flatMap((output, index) => (output.plan ? [this.dir.resultPath(task.id, index, output.plan.format)] : []))
   }
 
   /** The image of a task about to run, read back from the data directory. */
@@ -149,14 +157,15 @@ export class TaskStore implements CallbackQueue {
    */
   async finish(task: Task, {header, body}: Result): Promise<void> {
     if (task.status === 'cancelled') return
+    const images = splitImages(header, body)
     try {
-      await this.dir.storeResult(task.id, header.format, body)
+      await Promise.all(images.map((image, index) => this.dir.storeResult(task.id, index, header.outputs[index]!.format, image)))
     } catch (error) {
       if (isDiskFull(error)) throw new ImgscaleError('insufficient_storage', 'The result could not be saved: the server has no room left on its disk.', {cause: error})
       throw error
     }
     if (this.cancelledMeanwhile(task)) return
-    this.recent.remember(task.id, body)
+    this.recent.remember(task.id, images)
     markDone(task, header)
     this.disk.markWritten()
     await this.end(task, header.worker)
@@ -181,9 +190,9 @@ export class TaskStore implements CallbackQueue {
     await this.dir.remove(this.dir.uploadPath(task.id))
   }
 
-  /** A done task's result, if it ended recently enough to be still in memory. */
-  recentResult(task: Task): Buffer | undefined {
-    return this.recent.get(task.id)
+  /** Output `index` of a done task, if it ended recently enough to be still in memory. */
+  recentResult(task: Task, index: number): Buffer | undefined {
+    return this.recent.get(task.id, index)
   }
 
   /** DELETE of an ended task: record and files go at once, a callback not yet delivered with them. */
@@ -243,8 +252,8 @@ export class TaskStore implements CallbackQueue {
 
   private removeFiles(task: Task): Promise<void> {
     this.recent.forget(task.id)
-    // A failed task may have a result file too: a worker that wrote it after the deadline.
-    return this.dir.remove(this.dir.uploadPath(task.id), this.resultPath(task))
+    // A failed task may have result files too: a worker that wrote them after the deadline.
+    return this.dir.remove(this.dir.uploadPath(task.id), ...this.resultPaths(task))
   }
 
   private load(id: string): Task | undefined {
@@ -267,7 +276,7 @@ export class TaskStore implements CallbackQueue {
   /** A task cancelled while a worker ran it: what the worker made is thrown away. */
   private cancelledMeanwhile(task: Task): boolean {
     if (task.status !== 'cancelled') return false
-    void this.dir.remove(this.resultPath(task))
+    void this.dir.remove(...this.resultPaths(task))
     return true
   }
 

@@ -12,7 +12,7 @@ import type {Logger} from 'pino'
 import {FIXED} from '../config.js'
 import type {Metrics} from '../metrics.js'
 import {statusBody, type Task} from '../tasks/task.js'
-import type {AddressGuard} from './address-guard.js'
+import type {AddressGuard} from '../net/address-guard.js'
 import {postCallback} from './post.js'
 
 /** Where tasks with a callback to deliver are found, and their delivery state saved. */

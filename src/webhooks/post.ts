@@ -8,8 +8,8 @@ import http from 'node:http'
 import https from 'node:https'
 import {isIP} from 'node:net'
 
-import type {AddressGuard} from './address-guard.js'
-import {hostOf} from './address-guard.js'
+import type {AddressGuard} from '../net/address-guard.js'
+import {hostOf} from '../net/address-guard.js'
 
 export interface PostLimits {
   timeoutMs: number

@@ -52,11 +52,11 @@ export class FakeServerB {
   private exchange(job: JobHeader, image: Buffer): Promise<Result> {
     return new Promise((resolve, reject) => {
       const answer = (result: ResultHeader | Error, body?: Buffer): void =>
-        result instanceof Error ? reject(result) : resolve({header: result, body: body ?? Buffer.alloc(result.bytes, 1)})
+        result instanceof Error ? reject(result) : resolve({header: result, body: body ?? Buffer.alloc(result.outputs.reduce((sum, image) => sum + image.bytes, 0), 1)})
       this.calls.push({job, image, answer})
       for (const wake of this.waiters.splice(0)) wake()
     })
   }
 }
 
-export const ok = (id: string, bytes = 10): ResultHeader => ({id, format: 'jpeg', width: 300, height: 225, bytes})
+export const ok = (id: string, bytes = 10): ResultHeader => ({id, outputs: [{format: 'jpeg', width: 300, height: 225, bytes}]})

@@ -6,12 +6,16 @@ import path from 'node:path'
 import {pino} from 'pino'
 
 import type {PoolHealth} from '../../src/backend/pool.js'
+import type {ServiceConfig} from '../../src/config.js'
+import {fetchInput} from '../../src/fetch/fetch-input.js'
+import {fetcherOf} from '../../src/fetch/image-fetcher.js'
 import {scaleOptions} from '../../src/image/options.js'
 import {PLAIN_RESIZE} from '../../src/image/plan.js'
 import {Metrics} from '../../src/metrics.js'
 import {DiskState} from '../../src/storage/disk-state.js'
 import {DataDir} from '../../src/tasks/data-dir.js'
 import {TaskStore, type NewTask} from '../../src/tasks/store.js'
+import type {Task} from '../../src/tasks/task.js'
 
 export const silent = pino({level: process.env['TEST_LOG'] ?? 'silent'})
 
@@ -57,9 +61,17 @@ const IMAGE = Buffer.from('image bytes')
 
 function probed(): Omit<NewTask, 'upload'> {
   return {
-    options: scaleOptions(0.5),
+    outputs: [{options: scaleOptions(0.5), plan: {format: 'jpeg', width: 300, height: 225, frames: 1, ...PLAIN_RESIZE}}],
     callbackUrl: null,
     input: {format: 'jpeg', width: 600, height: 450, frames: 1, bytes: IMAGE.length},
-    plan: {format: 'jpeg', width: 300, height: 225, frames: 1, ...PLAIN_RESIZE},
   }
+}
+
+/** Address ranges the in-process tests' fetches may reach: their own local servers. */
+export const LOOPBACK_ALLOW = ['127.0.0.0/8', '::1/128']
+
+/** A worker host's fetch step, as worker-host.ts wires it, allowed to reach loopback. */
+export function loopbackFetch(config: ServiceConfig): (task: Task) => Promise<Buffer> {
+  const fetcher = fetcherOf({...config, fetchAllow: LOOPBACK_ALLOW})
+  return (task) => fetchInput(task, fetcher, config)
 }

@@ -10,7 +10,8 @@ import {workerPids} from '../helpers/processes.js'
 import {serveForSuite, tempDataDir} from '../helpers/serve.js'
 import {encodeFrame, encodeFrameHead, FrameType, PREFIX_BYTES} from '../../src/protocol/frame.js'
 
-const job = {id: 'direct-test', format: 'jpeg', width: 30, height: 20, frames: 1}
+const plan = {format: 'jpeg', width: 30, height: 20, frames: 1}
+const job = {id: 'direct-test', outputs: [plan]}
 
 describe('server B survives whatever is sent to its port', function () {
   const dataDir = tempDataDir()
@@ -28,7 +29,7 @@ describe('server B survives whatever is sent to its port', function () {
     expect(frames[0]!.type).to.equal(FrameType.Result)
     const worker = frames[0]!.header.worker
     expect(workerPids(served().child.pid!)).to.include(worker)
-    expect(frames[0]!.header).to.deep.equal({id: 'direct-test', format: 'jpeg', width: 30, height: 20, bytes: frames[0]!.body.length, worker})
+    expect(frames[0]!.header).to.deep.equal({id: 'direct-test', outputs: [{format: 'jpeg', width: 30, height: 20, bytes: frames[0]!.body.length}], worker})
     expect(await sizeOf(frames[0]!.body)).to.include({format: 'jpeg', width: 30, height: 20})
   })
 
@@ -44,10 +45,10 @@ describe('server B survives whatever is sent to its port', function () {
 
   it('serves several jobs one after another on one connection', async () => {
     const one = encodeFrame(FrameType.Job, job, readPhoto(PHOTO.jpeg.file))
-    const two = encodeFrame(FrameType.Job, {...job, id: 'second', format: 'png'}, readPhoto(PHOTO.jpegGrey.file))
+    const two = encodeFrame(FrameType.Job, {id: 'second', outputs: [{...plan, format: 'png'}]}, readPhoto(PHOTO.jpegGrey.file))
     const {frames} = await exchange(served().backend, [...one, ...two], {expect: 2})
     expect(frames.map((f) => f.header.id)).to.deep.equal(['direct-test', 'second'])
-    expect(frames.map((f) => f.header.format)).to.deep.equal(['jpeg', 'png'])
+    expect(frames.map((f) => (f.header.outputs as Array<{format: string}>)[0]!.format)).to.deep.equal(['jpeg', 'png'])
   })
 
   const garbage: Array<[string, () => Buffer[]]> = [
@@ -60,7 +61,7 @@ describe('server B survives whatever is sent to its port', function () {
       head.fill(0x21, PREFIX_BYTES)
       return [head]
     }],
-    ['a job header with bad fields', () => encodeFrame(FrameType.Job, {id: 'x', format: 'svg', width: -1, height: 'a', frames: 1}, Buffer.from('x'))],
+    ['a job header with bad fields', () => encodeFrame(FrameType.Job, {id: 'x', outputs: [{format: 'svg', width: -1, height: 'a', frames: 1}]}, Buffer.from('x'))],
   ]
   for (const [what, make] of garbage) {
     it(`refuses ${what} with an error frame and closes`, async () => {
@@ -81,7 +82,7 @@ describe('server B survives whatever is sent to its port', function () {
   })
 
   it('refuses a job over the output pixel limit without running it', async () => {
-    const {frames} = await exchange(served().backend, encodeFrame(FrameType.Job, {...job, width: 20_000, height: 20_000}, readPhoto(PHOTO.jpeg.file)), {expect: 1})
+    const {frames} = await exchange(served().backend, encodeFrame(FrameType.Job, {...job, outputs: [{...plan, width: 20_000, height: 20_000}]}, readPhoto(PHOTO.jpeg.file)), {expect: 1})
     expect(frames[0]!.type).to.equal(FrameType.Error)
     expect(frames[0]!.header).to.include({code: 'image_too_large'})
   })

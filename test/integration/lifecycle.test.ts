@@ -62,7 +62,7 @@ describe('a worker enforces the pixel limits itself, whoever sends the job', fun
 
   it('image_too_large for an input over --max-input-mp sent straight to the backend port', async () => {
     // Landscape_1.jpg is 600x450 = 0.27 MP; the job asks for a small output, so only the input check can refuse it.
-    const job = {id: 'direct', format: 'jpeg', width: 60, height: 45, frames: 1}
+    const job = {id: 'direct', outputs: [{format: 'jpeg', width: 60, height: 45, frames: 1}]}
     const {frames} = await exchange(served().backend, encodeFrame(FrameType.Job, job, readPhoto(PHOTO.jpeg.file)), {expect: 1})
     expect(frames[0]!.type).to.equal(FrameType.Error)
     expect(frames[0]!.header).to.include({id: 'direct', code: 'image_too_large'})
@@ -87,7 +87,7 @@ describe('slow and idle connections are cut', function () {
   })
 
   it('a peer trickling a frame to server B one byte at a time is cut off (a frame must be whole within the idle time)', async () => {
-    const frame = Buffer.concat(encodeFrame(FrameType.Job, {id: 'trickle', format: 'jpeg', width: 10, height: 10, frames: 1}, Buffer.alloc(1000)))
+    const frame = Buffer.concat(encodeFrame(FrameType.Job, {id: 'trickle', outputs: [{format: 'jpeg', width: 10, height: 10, frames: 1}]}, Buffer.alloc(1000)))
     const socket = net.connect(served().backend)
     let closed = false
     socket.once('close', () => (closed = true))

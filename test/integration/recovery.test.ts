@@ -63,7 +63,7 @@ async function everyWorkerServes(served: Served): Promise<void> {
 
 /** A job sent straight to the announced backend port is answered: the port survived. */
 async function backendAnswers(served: Served): Promise<void> {
-  const job = {id: 'direct', format: 'jpeg', width: 30, height: 22, frames: 1}
+  const job = {id: 'direct', outputs: [{format: 'jpeg', width: 30, height: 22, frames: 1}]}
   const {frames} = await exchange(served.backend, encodeFrame(FrameType.Job, job, readPhoto(PHOTO.jpeg.file)), {expect: 1})
   expect(frames[0]?.type).to.equal(FrameType.Result)
 }

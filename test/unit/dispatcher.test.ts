@@ -12,6 +12,9 @@ import {FakeServerB, ok} from '../helpers/fake-server-b.js'
 import {metrics, openStore, removeDir, silent, spooled, tempDir, type Opened} from '../helpers/in-process.js'
 import {until} from '../helpers/processes.js'
 
+/** These tests upload their images: nothing is fetched. */
+const unfetchable = (): Promise<Buffer> => Promise.reject(new Error('This test fetches nothing.'))
+
 describe('Dispatcher', () => {
   let root: string
   let opened: Opened
@@ -21,7 +24,7 @@ describe('Dispatcher', () => {
     root = tempDir()
     opened = await openStore(root)
     backend = new FakeServerB()
-    dispatcher = new Dispatcher(opened.store, backend, backend, {maxInflight: 2, maxQueue: 2, taskTimeoutMs: 1_000, maxResultBytes: 1024}, metrics(), silent)
+    dispatcher = new Dispatcher(opened.store, backend, backend, {maxInflight: 2, maxQueue: 2, taskTimeoutMs: 1_000, maxResultBytes: 1024}, metrics(), silent, unfetchable)
   })
   afterEach(async () => {
     await opened.close()
@@ -35,7 +38,8 @@ describe('Dispatcher', () => {
     await backend.job(1)
     expect(backend.calls.map((call) => call.job.id)).to.deep.equal([tasks[0]!.id, tasks[1]!.id])
     expect(dispatcher.queued).to.equal(1)
-    expect(backend.calls[0]!.job).to.deep.include({id: tasks[0]!.id, width: 300, height: 225, format: 'jpeg'})
+    expect(backend.calls[0]!.job.id).to.equal(tasks[0]!.id)
+    expect(backend.calls[0]!.job.outputs).to.have.length(1).and.to.deep.include.members([tasks[0]!.outputs[0]!.plan])
     expect(backend.calls[0]!.image.toString()).to.equal('image bytes')
     ;(await backend.job(1)).answer(ok(tasks[1]!.id))
     await until('the third task to be sent', () => backend.calls.length === 3)
@@ -60,7 +64,7 @@ describe('Dispatcher', () => {
   })
 
   it('with a free slot, takes a task even when no queue is allowed', async () => {
-    const noQueue = new Dispatcher(opened.store, backend, backend, {maxInflight: 1, maxQueue: 0, taskTimeoutMs: 1_000, maxResultBytes: 1024}, metrics(), silent)
+    const noQueue = new Dispatcher(opened.store, backend, backend, {maxInflight: 1, maxQueue: 0, taskTimeoutMs: 1_000, maxResultBytes: 1024}, metrics(), silent, unfetchable)
     await noQueue.submit(spooled(opened.dir))
     const error = (await noQueue.submit(spooled(opened.dir)).catch((thrown: unknown) => thrown)) as ImgscaleError
     expect(error.code).to.equal('busy')

@@ -1,9 +1,10 @@
 /** The embedded task backend (the data directory of one serve) against the conformance suite. */
 
 import {DEFAULTS, type ServiceConfig} from '../../src/config.js'
+import {fetcherOf} from '../../src/fetch/image-fetcher.js'
 import {EmbeddedBackend} from '../../src/tasks/embedded-backend.js'
 import {FakeServerB} from '../helpers/fake-server-b.js'
-import {metrics, removeDir, silent, spooled, tempDir} from '../helpers/in-process.js'
+import {LOOPBACK_ALLOW, metrics, removeDir, silent, spooled, tempDir} from '../helpers/in-process.js'
 import {heldJob, taskBackendConformance, type Harness, type HarnessOptions} from './task-backend.conformance.js'
 
 async function openEmbedded(options: HarnessOptions): Promise<Harness> {
@@ -15,13 +16,14 @@ async function openEmbedded(options: HarnessOptions): Promise<Harness> {
     inflightPerWorker: options.inflight,
     maxQueue: options.maxQueue,
     resultTtlMs: options.resultTtlMs,
+    fetchAllow: LOOPBACK_ALLOW,
   }
   let backend: EmbeddedBackend
   let serverB: FakeServerB
   const boot = async (): Promise<void> => {
     backend = await EmbeddedBackend.open(config, metrics(), silent)
     serverB = new FakeServerB()
-    backend.start({client: serverB, workers: serverB})
+    backend.start({client: serverB, workers: serverB}, fetcherOf(config))
   }
   await boot()
   const harness: Harness = {

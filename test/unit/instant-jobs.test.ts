@@ -49,7 +49,7 @@ describe('InstantJobs (the bytes of a /resize in Redis)', function () {
     expect(announced).to.include('i2')
     const taken = await instants.take('i2', 1024)
     expect(taken?.body.toString()).to.equal('result')
-    expect(taken?.header).to.include({id: 'i2', bytes: 6})
+    expect(taken?.header).to.deep.include({id: 'i2', outputs: [{format: 'jpeg', width: 300, height: 225, bytes: 6}]})
     expect(await instants.take('i2', 1024)).to.equal(undefined)
   })
 

@@ -2,7 +2,7 @@ import {expect} from 'chai'
 
 import {PLAIN_RESIZE} from '../../src/image/plan.js'
 import {encodeFrame, encodeFrameHead, FrameDecoder, FrameError, FrameType, PREFIX_BYTES, type Frame} from '../../src/protocol/frame.js'
-import {parseJob, parseReply} from '../../src/protocol/messages.js'
+import {parseJob, parseReply, splitImages} from '../../src/protocol/messages.js'
 
 const LIMITS = {maxHeaderBytes: 1024, maxBodyBytes: 1_000_000}
 
@@ -13,7 +13,8 @@ function decodeAll(chunks: Buffer[], limits = LIMITS): Frame[] {
   return frames
 }
 
-const job = {id: '01JD3Z6Q2W5N8R4T7Y9B1C3E5G', format: 'jpeg', width: 10, height: 20, frames: 1}
+const plan = {format: 'jpeg', width: 10, height: 20, frames: 1}
+const job = {id: '01JD3Z6Q2W5N8R4T7Y9B1C3E5G', outputs: [plan]}
 const body = Buffer.from(Array.from({length: 5000}, (_, i) => i % 251))
 
 describe('protocol: frame codec', () => {
@@ -83,23 +84,61 @@ describe('protocol: frame codec', () => {
 describe('protocol: messages', () => {
   const frame = (type: FrameType, header: Record<string, unknown>, bytes = Buffer.alloc(0)): Frame => ({type, header, body: bytes})
 
-  it('reads a valid job header; one from before resize options is a plain exact-size resize', () => {
-    expect(parseJob(frame(FrameType.Job, job))).to.deep.equal({...job, ...PLAIN_RESIZE})
-    const boxed = {...job, fit: 'cover', position: 'attention', quality: 60, keepMetadata: true}
-    expect(parseJob(frame(FrameType.Job, boxed))).to.deep.equal(boxed)
+  it('reads a valid job header; a plan without options is a plain exact-size resize', () => {
+    expect(parseJob(frame(FrameType.Job, job))).to.deep.equal({id: job.id, outputs: [{...plan, ...PLAIN_RESIZE}]})
+    const boxed = {...plan, ...PLAIN_RESIZE, fit: 'cover', position: 'attention', quality: 60, keepMetadata: true}
+    expect(parseJob(frame(FrameType.Job, {id: 'b', outputs: [boxed]}))).to.deep.equal({id: 'b', outputs: [boxed]})
   })
+
+  it('reads every operation and several outputs, in order', () => {
+    const shaped = {
+      ...plan,
+      ...PLAIN_RESIZE,
+      crop: {x: 0, y: 3, width: 4, height: 5},
+      rotate: 270,
+      flip: true,
+      flop: true,
+      grayscale: true,
+      blur: 0.3,
+      sharpen: 10,
+      background: {r: 255, g: 0, b: 16, alpha: 0.5},
+    }
+    const second = {...plan, ...PLAIN_RESIZE, format: 'webp', width: 3}
+    expect(parseJob(frame(FrameType.Job, {id: 'c', outputs: [shaped, second]})).outputs).to.deep.equal([shaped, second])
+  })
+
+  const badPlans: Array<[string, Record<string, unknown>]> = [
+    ['an unknown format', {...plan, format: 'svg'}],
+    ['a zero width', {...plan, width: 0}],
+    ['a fractional height', {...plan, height: 1.5}],
+    ['an unknown fit', {...plan, fit: 'inside'}],
+    ['an unknown position', {...plan, position: 'middle'}],
+    ['a quality of 0', {...plan, quality: 0}],
+    ['a quality over 100', {...plan, quality: 101}],
+    ['a quality that is text', {...plan, quality: '80'}],
+    ['a string size', {...plan, width: '10'}],
+    ['a crop with a negative corner', {...plan, crop: {x: -1, y: 0, width: 1, height: 1}}],
+    ['a crop of zero width', {...plan, crop: {x: 0, y: 0, width: 0, height: 1}}],
+    ['a crop that is text', {...plan, crop: '0,0,1,1'}],
+    ['a rotation of 45', {...plan, rotate: 45}],
+    ['a blur under 0.3', {...plan, blur: 0.2}],
+    ['a sharpen over 10', {...plan, sharpen: 11}],
+    ['a background channel over 255', {...plan, background: {r: 256, g: 0, b: 0, alpha: 1}}],
+    ['a background alpha over 1', {...plan, background: {r: 0, g: 0, b: 0, alpha: 2}}],
+  ]
+  for (const [what, header] of badPlans) {
+    it(`refuses a job with ${what}`, () => {
+      expect(() => parseJob(frame(FrameType.Job, {id: 'x', outputs: [header]}))).to.throw(FrameError).with.property('reason', 'bad_header')
+    })
+  }
 
   const badJobs: Array<[string, Record<string, unknown>]> = [
     ['a missing id', {...job, id: undefined}],
-    ['an unknown format', {...job, format: 'svg'}],
-    ['a zero width', {...job, width: 0}],
-    ['a fractional height', {...job, height: 1.5}],
-    ['an unknown fit', {...job, fit: 'inside'}],
-    ['an unknown position', {...job, position: 'middle'}],
-    ['a quality of 0', {...job, quality: 0}],
-    ['a quality over 100', {...job, quality: 101}],
-    ['a quality that is text', {...job, quality: '80'}],
-    ['a string size', {...job, width: '10'}],
+    ['no outputs', {id: 'x'}],
+    ['an empty outputs list', {id: 'x', outputs: []}],
+    ['17 outputs', {id: 'x', outputs: Array.from({length: 17}, () => plan)}],
+    ['an output that is not an object', {id: 'x', outputs: [plan, 'thumb']}],
+    ['the plan in the header itself, not in outputs', {id: 'x', ...plan}],
   ]
   for (const [what, header] of badJobs) {
     it(`refuses a job with ${what}`, () => {
@@ -117,16 +156,24 @@ describe('protocol: messages', () => {
   })
 
   it('reads result and error replies, defaulting an unknown error code to internal', () => {
-    const result = parseReply(frame(FrameType.Result, {id: 'a', format: 'png', width: 3, height: 4, bytes: 1}, Buffer.from('x')))
-    expect(result).to.deep.include({type: FrameType.Result, header: {id: 'a', format: 'png', width: 3, height: 4, bytes: 1}})
+    const result = parseReply(frame(FrameType.Result, {id: 'a', outputs: [{format: 'png', width: 3, height: 4, bytes: 1}]}, Buffer.from('x')))
+    expect(result).to.deep.include({type: FrameType.Result, header: {id: 'a', outputs: [{format: 'png', width: 3, height: 4, bytes: 1}]}})
     const error = parseReply(frame(FrameType.Error, {id: null, code: 'made_up', message: 'why'}))
     expect(error).to.deep.equal({type: FrameType.Error, header: {id: null, code: 'internal', message: 'why'}})
   })
 
-  it('refuses a result whose size is not its body length: every result carries its bytes (issue 19)', () => {
-    expect(() => parseReply(frame(FrameType.Result, {id: 'a', format: 'png', width: 3, height: 4, bytes: 2}, Buffer.from('x')))).to.throw(FrameError)
+  it('refuses a result whose sizes are not its body length: every result carries its bytes (issue 19)', () => {
+    const image = (bytes: number) => ({format: 'png', width: 3, height: 4, bytes})
+    expect(() => parseReply(frame(FrameType.Result, {id: 'a', outputs: [image(2)]}, Buffer.from('x')))).to.throw(FrameError)
+    expect(() => parseReply(frame(FrameType.Result, {id: 'a', outputs: [image(1), image(1)]}, Buffer.from('x')))).to.throw(FrameError)
     // What a worker that saved the file itself used to send: a size, no bytes.
-    expect(() => parseReply(frame(FrameType.Result, {id: 'a', format: 'jpeg', width: 3, height: 4, bytes: 5000, stored: true}))).to.throw(FrameError)
+    expect(() => parseReply(frame(FrameType.Result, {id: 'a', outputs: [image(5000)], stored: true}))).to.throw(FrameError)
+  })
+
+  it('cuts a result of several outputs into its images, in order', () => {
+    const header = {id: 'a', outputs: [3, 0 + 1, 2].map((bytes) => ({format: 'png' as const, width: 1, height: 1, bytes}))}
+    const reply = parseReply(frame(FrameType.Result, header, Buffer.from('aaabcc')))
+    expect(reply.type === FrameType.Result && splitImages(reply.header, reply.body).map(String)).to.deep.equal(['aaa', 'b', 'cc'])
   })
 })
 

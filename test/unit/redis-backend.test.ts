@@ -18,7 +18,7 @@ import {RedisTasks} from '../../src/redis/task-records.js'
 import {InstantJobs} from '../../src/redis/instant-jobs.js'
 import {newTask} from '../../src/tasks/task.js'
 import {FakeServerB} from '../helpers/fake-server-b.js'
-import {metrics, removeDir, silent, spooled, tempDir} from '../helpers/in-process.js'
+import {loopbackFetch, metrics, removeDir, silent, spooled, tempDir} from '../helpers/in-process.js'
 import {RedisServer} from '../helpers/redis-server.js'
 import {heldJob, taskBackendConformance, type Harness, type HarnessOptions} from './task-backend.conformance.js'
 
@@ -50,7 +50,7 @@ async function openRedisHarness(options: HarnessOptions): Promise<Harness> {
     blocking = connectRedis(target, 'blocking', silent, () => {})
     runner = new JobRunner(
       blocking,
-      {tasks: new RedisTasks(connection, options.resultTtlMs), instants: new InstantJobs(connection)},
+      {tasks: new RedisTasks(connection, options.resultTtlMs), instants: new InstantJobs(connection), fetch: loopbackFetch(config)},
       {client: serverB, workers: serverB},
       {concurrency: options.inflight, taskTimeoutMs: 5_000, maxResultBytes: 1024, stallIntervalMs: STALL_INTERVAL_MS},
       metrics(),
@@ -94,7 +94,7 @@ describe('Redis backend: a retry under an idempotency key', () => {
     try {
       const plan = {format: 'jpeg' as const, width: 1, height: 1, frames: 1, ...PLAIN_RESIZE}
       const task = {
-        ...newTask({options: scaleOptions(0.5), callbackUrl: null, input: {format: 'jpeg', width: 2, height: 2, frames: 1, bytes: 3}, plan}),
+        ...newTask({outputs: [{options: scaleOptions(0.5), plan: plan}], callbackUrl: null, input: {format: 'jpeg', width: 2, height: 2, frames: 1, bytes: 3}}),
         idempotency: {key: 'orphan-1', fingerprint: 'f'},
       }
       // What a front end leaves when it dies between the two steps of a submit: the task under its lease, no job.

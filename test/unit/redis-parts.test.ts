@@ -20,7 +20,7 @@ import {scaleOptions} from '../../src/image/options.js'
 import {PLAIN_RESIZE} from '../../src/image/plan.js'
 import {newTask} from '../../src/tasks/task.js'
 import {FakeServerB, ok} from '../helpers/fake-server-b.js'
-import {metrics, removeDir, silent, spooled, tempDir} from '../helpers/in-process.js'
+import {loopbackFetch, metrics, removeDir, silent, spooled, tempDir} from '../helpers/in-process.js'
 import {until} from '../helpers/processes.js'
 import {RedisServer} from '../helpers/redis-server.js'
 
@@ -51,7 +51,7 @@ describe('Redis engine parts', function () {
     const blocking = connectRedis(target, 'blocking', silent, () => {})
     connections.push(patient, blocking)
     const limits = {concurrency: 1, taskTimeoutMs: 5_000, maxResultBytes: 1024, stallIntervalMs: 500}
-    return new JobRunner(blocking, {tasks: new RedisTasks(patient, TTL_MS), instants: new InstantJobs(patient)}, {client: serverB, workers: serverB}, limits, metrics(), silent)
+    return new JobRunner(blocking, {tasks: new RedisTasks(patient, TTL_MS), instants: new InstantJobs(patient), fetch: loopbackFetch({...DEFAULTS, resultTtlMs: TTL_MS})}, {client: serverB, workers: serverB}, limits, metrics(), silent)
   }
 
   beforeEach(async () => {
@@ -77,13 +77,13 @@ describe('Redis engine parts', function () {
     expect(await probe.pttl(keys.upload(task.id)), 'a queued upload does not expire').to.equal(-1)
     expect(await probe.pttl(keys.task(task.id))).to.equal(-1)
     const call = await serverB.job(0)
-    expect(call.job).to.deep.equal({id: task.id, format: 'jpeg', width: 300, height: 225, frames: 1, ...PLAIN_RESIZE})
+    expect(call.job).to.deep.equal({id: task.id, outputs: [{format: 'jpeg', width: 300, height: 225, frames: 1, ...PLAIN_RESIZE}]})
     expect(call.job).to.not.have.property('token')
     expect(call.image.toString()).to.equal('image bytes')
     call.answer(ok(task.id, 6), Buffer.from('result'))
     expect((await backend.waitForEnd(task.id, 5_000))?.status).to.equal('done')
-    expect((await probe.getBuffer(keys.result(task.id)))?.toString()).to.equal('result')
-    for (const key of [keys.task(task.id), keys.result(task.id)]) expect(await probe.pttl(key)).to.be.within(TTL_MS - 5_000, TTL_MS)
+    expect((await probe.getBuffer(keys.result(task.id, 0)))?.toString()).to.equal('result')
+    for (const key of [keys.task(task.id), keys.result(task.id, 0)]) expect(await probe.pttl(key)).to.be.within(TTL_MS - 5_000, TTL_MS)
     expect(await probe.exists(keys.upload(task.id))).to.equal(0)
   })
 
@@ -127,7 +127,7 @@ describe('Redis engine parts', function () {
     ;(await serverB.job(1)).answer(ok(task.id, 2), Buffer.from('ok'))
     const done = await backend.waitForEnd(task.id, 5_000)
     expect(done?.status).to.equal('done')
-    expect((await probe.getBuffer(keys.result(task.id)))?.toString()).to.equal('ok')
+    expect((await probe.getBuffer(keys.result(task.id, 0)))?.toString()).to.equal('ok')
   })
 
   it('a timeout has the stuck worker replaced and ends the task, not retried', async () => {
@@ -151,7 +151,7 @@ describe('Redis engine parts', function () {
 
   it('a task stored but never queued (its front end died in between) expires with its upload', async () => {
     const records = new RedisTasks(probe, TTL_MS)
-    const task = newTask({options: scaleOptions(0.5), callbackUrl: null, input: {format: 'jpeg', width: 2, height: 2, frames: 1, bytes: 3}, plan: {format: 'jpeg', width: 1, height: 1, frames: 1, ...PLAIN_RESIZE}})
+    const task = newTask({outputs: [{options: scaleOptions(0.5), plan: {format: 'jpeg', width: 1, height: 1, frames: 1, ...PLAIN_RESIZE}}], callbackUrl: null, input: {format: 'jpeg', width: 2, height: 2, frames: 1, bytes: 3}})
     await records.create(task, Buffer.from('abc'))
     for (const key of [keys.task(task.id), keys.upload(task.id)]) expect(await probe.pttl(key)).to.be.within(FIXED.uploadLeaseMs - 5_000, FIXED.uploadLeaseMs)
     await records.confirm(task)
@@ -162,7 +162,7 @@ describe('Redis engine parts', function () {
     const records = new RedisTasks(probe, TTL_MS)
     const key = keys.idempotency('life-1')
     const task = {
-      ...newTask({options: scaleOptions(0.5), callbackUrl: null, input: {format: 'jpeg', width: 2, height: 2, frames: 1, bytes: 3}, plan: {format: 'jpeg', width: 1, height: 1, frames: 1, ...PLAIN_RESIZE}}),
+      ...newTask({outputs: [{options: scaleOptions(0.5), plan: {format: 'jpeg', width: 1, height: 1, frames: 1, ...PLAIN_RESIZE}}], callbackUrl: null, input: {format: 'jpeg', width: 2, height: 2, frames: 1, bytes: 3}}),
       idempotency: {key: 'life-1', fingerprint: 'f'},
     }
     expect(await records.claimKey('life-1')).to.deep.equal({state: 'reserved'})
@@ -174,7 +174,7 @@ describe('Redis engine parts', function () {
     expect(await probe.pttl(key)).to.equal(-1)
     await records.releaseKey('life-1')
     expect(await probe.get(key), 'release leaves a task\'s key').to.equal(task.id)
-    expect(await records.finish({...task, status: 'done', finishedAt: new Date(), output: {format: 'jpeg', width: 1, height: 1, bytes: 1}}, Buffer.from('r'))).to.equal(true)
+    expect(await records.finish({...task, status: 'done', finishedAt: new Date(), outputs: [{...task.outputs[0]!, result: {format: 'jpeg', width: 1, height: 1, bytes: 1}}]}, [Buffer.from('r')])).to.equal(true)
     expect(await probe.pttl(key)).to.be.within(TTL_MS - 5_000, TTL_MS)
     // A confirm that comes after a fast host ended the task keeps the retention.
     await records.confirm(task)
@@ -195,24 +195,24 @@ describe('Redis engine parts', function () {
 
   it('a task ends once: a late second end (a host back after another ran it) changes nothing, and a gone task stays gone', async () => {
     const records = new RedisTasks(probe, TTL_MS)
-    const task = newTask({options: scaleOptions(0.5), callbackUrl: null, input: {format: 'jpeg', width: 2, height: 2, frames: 1, bytes: 3}, plan: {format: 'jpeg', width: 1, height: 1, frames: 1, ...PLAIN_RESIZE}})
+    const task = newTask({outputs: [{options: scaleOptions(0.5), plan: {format: 'jpeg', width: 1, height: 1, frames: 1, ...PLAIN_RESIZE}}], callbackUrl: null, input: {format: 'jpeg', width: 2, height: 2, frames: 1, bytes: 3}})
     await records.create(task, Buffer.from('abc'))
     await records.confirm(task)
-    const first = {...task, status: 'done' as const, finishedAt: new Date(), output: {format: 'jpeg' as const, width: 1, height: 1, bytes: 5}}
-    expect(await records.finish(first, Buffer.from('first'))).to.equal(true)
-    const late = {...first, finishedAt: new Date(Date.now() + 5_000), output: {format: 'jpeg' as const, width: 1, height: 1, bytes: 4}}
-    expect(await records.finish(late, Buffer.from('late'))).to.equal(false)
+    const first = {...task, status: 'done' as const, finishedAt: new Date(), outputs: [{...task.outputs[0]!, result: {format: 'jpeg' as const, width: 1, height: 1, bytes: 5}}]}
+    expect(await records.finish(first, [Buffer.from('first')])).to.equal(true)
+    const late = {...first, finishedAt: new Date(Date.now() + 5_000), outputs: [{...task.outputs[0]!, result: {format: 'jpeg' as const, width: 1, height: 1, bytes: 4}}]}
+    expect(await records.finish(late, [Buffer.from('late')])).to.equal(false)
     expect(await records.fail({...late, status: 'failed', error: {code: 'timeout', message: 'late'}})).to.equal(false)
-    expect((await records.get(task.id))?.output?.bytes).to.equal(5)
-    expect((await records.result(task.id))?.toString()).to.equal('first')
+    expect((await records.get(task.id))?.outputs[0]?.result?.bytes).to.equal(5)
+    expect((await records.result(task.id, 0))?.toString()).to.equal('first')
     // Expired (or never stored): an end does not bring it back.
-    await probe.del(keys.task(task.id), keys.result(task.id))
-    expect(await records.finish(first, Buffer.from('again'))).to.equal(false)
-    expect(await probe.exists(keys.task(task.id), keys.result(task.id))).to.equal(0)
+    await probe.del(keys.task(task.id), keys.result(task.id, 0))
+    expect(await records.finish(first, [Buffer.from('again')])).to.equal(false)
+    expect(await probe.exists(keys.task(task.id), keys.result(task.id, 0))).to.equal(0)
   })
 
   const storedTask = async (records: RedisTasks) => {
-    const task = newTask({options: scaleOptions(0.5), callbackUrl: 'https://example.com/hook', input: {format: 'jpeg', width: 2, height: 2, frames: 1, bytes: 3}, plan: {format: 'jpeg', width: 1, height: 1, frames: 1, ...PLAIN_RESIZE}})
+    const task = newTask({outputs: [{options: scaleOptions(0.5), plan: {format: 'jpeg', width: 1, height: 1, frames: 1, ...PLAIN_RESIZE}}], callbackUrl: 'https://example.com/hook', input: {format: 'jpeg', width: 2, height: 2, frames: 1, bytes: 3}})
     await records.create(task, Buffer.from('abc'))
     await records.confirm(task)
     return task
@@ -225,10 +225,10 @@ describe('Redis engine parts', function () {
     expect(await records.cancel(cancelled)).to.equal(true)
     await records.update({...task, status: 'processing', startedAt: new Date()})
     expect((await records.get(task.id))?.status).to.equal('cancelled')
-    const done = {...task, status: 'done' as const, finishedAt: new Date(), output: {format: 'jpeg' as const, width: 1, height: 1, bytes: 6}}
-    expect(await records.finish(done, Buffer.from('result'))).to.equal(false)
+    const done = {...task, status: 'done' as const, finishedAt: new Date(), outputs: [{...task.outputs[0]!, result: {format: 'jpeg' as const, width: 1, height: 1, bytes: 6}}]}
+    expect(await records.finish(done, [Buffer.from('result')])).to.equal(false)
     expect((await records.get(task.id))?.status).to.equal('cancelled')
-    expect(await probe.exists(keys.result(task.id))).to.equal(0)
+    expect(await probe.exists(keys.result(task.id, 0))).to.equal(0)
   })
 
   it('saving a callback\'s state keeps the record\'s expiry, and brings back no record deleted or expired (issue 20)', async () => {

@@ -10,12 +10,13 @@ import {expect} from 'chai'
 import {ulid} from 'ulid'
 
 import type {ImgscaleError} from '../../src/errors.js'
+import type {ResultHeader} from '../../src/protocol/messages.js'
 import type {Task} from '../../src/tasks/task.js'
 import {until} from '../helpers/processes.js'
 import {inMemory, openStore, removeDir, spooled, tempDir, type Opened} from '../helpers/in-process.js'
 import {fill, mountTmpfs, unfill, unmountTmpfs} from '../helpers/tmpfs.js'
 
-const RESULT = {id: 'x', format: 'jpeg', width: 300, height: 225, bytes: 6, worker: 42} as const
+const RESULT: ResultHeader = {id: 'x', outputs: [{format: 'jpeg', width: 300, height: 225, bytes: 6}], worker: 42}
 
 describe('TaskStore on a data directory', () => {
   let root: string
@@ -43,7 +44,7 @@ describe('TaskStore on a data directory', () => {
     const params = spooled(opened.dir)
     const task = await opened.store.accept(params)
     expect(task.status).to.equal('queued')
-    expect(existsSync(params.upload.filepath)).to.equal(false)
+    expect(existsSync(params.upload!.filepath)).to.equal(false)
     expect(readdirSync(opened.dir.uploadsDir)).to.deep.equal([task.id])
     expect(opened.store.get(task.id)).to.equal(task)
   })
@@ -58,7 +59,7 @@ describe('TaskStore on a data directory', () => {
   it('finish saves the result server B sent before the record says done; a task cancelled meanwhile keeps none', async () => {
     const task = await opened.store.accept(spooled(opened.dir))
     await finish(task)
-    expect(readFileSync(opened.store.resultPath(task), 'utf8')).to.equal('result')
+    expect(readFileSync(opened.store.resultPath(task, 0), 'utf8')).to.equal('result')
     expect(opened.store.get(task.id)?.status).to.equal('done')
     expect(readdirSync(opened.dir.resultsDir)).to.deep.equal([`${task.id}.jpg`])
 
@@ -66,7 +67,7 @@ describe('TaskStore on a data directory', () => {
     opened.store.start(cancelled)
     await opened.store.cancel(cancelled)
     await opened.store.finish(cancelled, {header: {...RESULT, id: cancelled.id}, body: Buffer.from('late')})
-    expect(existsSync(opened.store.resultPath(cancelled))).to.equal(false)
+    expect(existsSync(opened.store.resultPath(cancelled, 0))).to.equal(false)
     expect(opened.store.get(cancelled.id)?.status).to.equal('cancelled')
   })
 
@@ -82,7 +83,7 @@ describe('TaskStore on a data directory', () => {
     expect(rerun.map((task) => [task.id, task.status, task.startedAt])).to.deep.equal(queued.map((task) => [task.id, 'queued', null]))
     const served = after.get(done.id)!
     expect(served.status).to.equal('done')
-    expect(served.output).to.deep.equal({format: 'jpeg', width: 300, height: 225, bytes: 6})
+    expect(served.outputs[0]!.result).to.deep.equal({format: 'jpeg', width: 300, height: 225, bytes: 6})
     expect(served.finishedAt!.getTime()).to.equal(done.finishedAt!.getTime())
     // The input of a finished task is deleted (in the background) once its final record is written.
     const kept = queued.map((task) => task.id).sort()
@@ -240,7 +241,8 @@ describe('TaskStore on a data directory', () => {
     mkdirSync(path.join(root, 'tasks'))
     writeFileSync(path.join(root, 'tasks', `${id}.json`), JSON.stringify(record))
     opened = await openStore(root)
-    expect(opened.store.get(id)).to.deep.include({status: 'done', output: record.output})
+    expect(opened.store.get(id)).to.deep.include({status: 'done'})
+    expect(opened.store.get(id)?.outputs[0]?.result).to.deep.equal(record.output)
     expect(existsSync(path.join(root, 'tasks'))).to.equal(false)
   })
 })

@@ -82,8 +82,8 @@ export function taskBackendConformance(name: string, open: (options: HarnessOpti
       await job.finish(Buffer.from('the resized image'))
       const done = await backend.waitForEnd(task.id, 5_000)
       expect(done?.status).to.equal('done')
-      expect(done?.output).to.include({format: 'jpeg', bytes: 17})
-      expect((await read(await backend.openResult(done!))).toString()).to.equal('the resized image')
+      expect(done?.outputs[0]?.result).to.include({format: 'jpeg', bytes: 17})
+      expect((await read(await backend.openResult(done!, 0))).toString()).to.equal('the resized image')
     })
 
     it('a failed task keeps its error', async () => {
@@ -149,7 +149,7 @@ export function taskBackendConformance(name: string, open: (options: HarnessOpti
       const after = harness.backend
       const done = (await after.get(finished.id)) as Task
       expect(done.status).to.equal('done')
-      expect((await read(await after.openResult(done))).toString()).to.equal('kept')
+      expect((await read(await after.openResult(done, 0))).toString()).to.equal('kept')
       // Both run again, one at a time (one slot); which first is the backend's business.
       const rerun = new Set<string>()
       for (const n of [0, 1]) {

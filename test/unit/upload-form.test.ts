@@ -1,14 +1,18 @@
 import {expect} from 'chai'
 
 import {ImgscaleError} from '../../src/errors.js'
-import {parseScale, parseUploadForm, type FormFields, type FormFiles} from '../../src/http/upload-form.js'
-import {scaleOptions} from '../../src/image/options.js'
+import {parseUploadForm, type FormFields, type FormFiles} from '../../src/http/upload-form.js'
+import {parseScale} from '../../src/image/option-fields.js'
+import {DEFAULT_OPTIONS, scaleOptions} from '../../src/image/options.js'
+import {NO_PRESETS} from '../../src/image/presets.js'
+
+const RULES = {maxScale: 10, presets: NO_PRESETS, presetsOnly: false}
 
 const file = {filepath: '/spool/x', size: 10}
 
 function codeOf(fields: FormFields, files: FormFiles): string {
   try {
-    parseUploadForm(fields, files, 10)
+    parseUploadForm(fields, files, RULES)
   } catch (error) {
     expect(error).to.be.instanceOf(ImgscaleError)
     return (error as ImgscaleError).code
@@ -18,22 +22,23 @@ function codeOf(fields: FormFields, files: FormFiles): string {
 
 describe('upload form validation', () => {
   it('accepts an image, a scale and an optional format', () => {
-    expect(parseUploadForm({scale_factor: '0.5'}, {image: file}, 10)).to.deep.equal({image: file, options: scaleOptions(0.5), callbackUrl: null})
-    expect(parseUploadForm({scale_factor: '2', format: ' WebP '}, {image: file}, 10).options.format).to.equal('webp')
-    expect(parseUploadForm({scale_factor: '2', format: 'jpg'}, {image: file}, 10).options.format).to.equal('jpeg')
-    expect(parseUploadForm({scale_factor: '2', format: ''}, {image: file}, 10).options.format).to.equal(null)
-    expect(parseUploadForm({scale_factor: '2', format: 'AUTO'}, {image: file}, 10).options.format).to.equal('auto')
+    expect(parseUploadForm({scale_factor: '0.5'}, {image: file}, RULES)).to.deep.equal({image: file, imageUrl: null, outputs: [scaleOptions(0.5)], callbackUrl: null})
+    expect(parseUploadForm({scale_factor: '2', format: ' WebP '}, {image: file}, RULES).outputs[0]!.format).to.equal('webp')
+    expect(parseUploadForm({scale_factor: '2', format: 'jpg'}, {image: file}, RULES).outputs[0]!.format).to.equal('jpeg')
+    expect(parseUploadForm({scale_factor: '2', format: ''}, {image: file}, RULES).outputs[0]!.format).to.equal(null)
+    expect(parseUploadForm({scale_factor: '2', format: 'AUTO'}, {image: file}, RULES).outputs[0]!.format).to.equal('auto')
   })
 
   it('accepts width/height instead of a scale, with every option', () => {
     const fields = {width: '800', height: ' 600 ', fit: 'Cover', position: 'attention', quality: '75', metadata: 'keep', callback_url: 'https://example.com/hook?x=1'}
-    expect(parseUploadForm(fields, {image: file}, 10)).to.deep.equal({
+    expect(parseUploadForm(fields, {image: file}, RULES)).to.deep.equal({
       image: file,
-      options: {scaleFactor: null, width: 800, height: 600, fit: 'cover', position: 'attention', quality: 75, format: null, metadata: 'keep'},
+      imageUrl: null,
+      outputs: [{...DEFAULT_OPTIONS, scaleFactor: null, width: 800, height: 600, fit: 'cover', position: 'attention', quality: 75, format: null, metadata: 'keep'}],
       callbackUrl: 'https://example.com/hook?x=1',
     })
-    expect(parseUploadForm({height: '1'}, {image: file}, 10).options).to.include({width: null, height: 1, scaleFactor: null, fit: 'inside'})
-    expect(parseUploadForm({width: '16384', position: 'center'}, {image: file}, 10).options).to.include({width: 16_384, position: 'centre'})
+    expect(parseUploadForm({height: '1'}, {image: file}, RULES).outputs[0]).to.include({width: null, height: 1, scaleFactor: null, fit: 'inside'})
+    expect(parseUploadForm({width: '16384', position: 'center'}, {image: file}, RULES).outputs[0]).to.include({width: 16_384, position: 'centre'})
   })
 
   it('invalid_request: scale_factor and width/height together; invalid_scale_factor: neither', () => {
@@ -53,7 +58,7 @@ describe('upload form validation', () => {
     for (const [field, value] of bad) {
       const fields: FormFields = {[field]: value, ...(field === 'width' || field === 'height' ? {} : {scale_factor: '0.5'})}
       try {
-        parseUploadForm(fields, {image: file}, 10)
+        parseUploadForm(fields, {image: file}, RULES)
         expect.fail(`${field}=${String(value)} accepted`)
       } catch (error) {
         expect(error, `${field}=${String(value)}`).to.be.instanceOf(ImgscaleError).with.property('code', 'invalid_option')

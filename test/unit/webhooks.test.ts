@@ -13,7 +13,7 @@ import {FIXED} from '../../src/config.js'
 import {TaskDb} from '../../src/tasks/task-db.js'
 import {markFailed, newTask, type Task} from '../../src/tasks/task.js'
 import {ImgscaleError} from '../../src/errors.js'
-import {AddressGuard, parseCidr} from '../../src/webhooks/address-guard.js'
+import {AddressGuard, parseCidr} from '../../src/net/address-guard.js'
 import {CallbackDeliverer, type CallbackQueue} from '../../src/webhooks/deliverer.js'
 import {postCallback, signature} from '../../src/webhooks/post.js'
 import {metrics, openStore, removeDir, silent, spooled, tempDir, type Opened} from '../helpers/in-process.js'
@@ -128,7 +128,7 @@ describe('one try of a callback (postCallback)', () => {
   it('never connects where the guard refuses, by name or by address: the receiver gets nothing', async () => {
     const guard = new AddressGuard()
     const byName = await postCallback(`http://localhost:${receiver.port}/x`, 'T', '{}', '', guard, {timeoutMs: 2_000})
-    expect(byName).to.match(/resolves only to addresses callbacks may not reach/)
+    expect(byName).to.match(/resolves only to addresses the server may not reach/)
     const byAddress = await postCallback(receiver.url('/x'), 'T', '{}', '', guard, {timeoutMs: 2_000})
     expect(byAddress).to.equal('127.0.0.1 is not an address callbacks may reach')
     expect(receiver.received).to.have.length(0)
@@ -153,8 +153,8 @@ describe('the callback deliverer', () => {
   it('tries at once, then after the backoff doubling each time, and gives up after FIXED.webhookAttempts tries', async () => {
     const receiver = await Receiver.start()
     receiver.answer('/down', {status: 500})
-    const {options, callbackUrl: _none, input, plan} = spooled({spool: root})
-    const task = newTask({options, input, plan, callbackUrl: receiver.url('/down')})
+    const {outputs, callbackUrl: _none, input} = spooled({spool: root})
+    const task = newTask({outputs, input, callbackUrl: receiver.url('/down')})
     markFailed(task, {code: 'corrupt_image', message: 'bad'})
     const saved: Array<{attempts: number; state: string; delay: number | null}> = []
     const queue: CallbackQueue = {
@@ -186,9 +186,9 @@ describe('the callback deliverer', () => {
   it(`never has more than FIXED.webhookConcurrency (${FIXED.webhookConcurrency}) tries out at once, with more callbacks due (issue 20)`, async () => {
     const receiver = await Receiver.start()
     receiver.answer('/slow', {status: 200, delayMs: 1_500})
-    const {options, input, plan} = spooled({spool: root})
+    const {outputs, input} = spooled({spool: root})
     const tasks = Array.from({length: FIXED.webhookConcurrency + 4}, () => {
-      const task = newTask({options, input, plan, callbackUrl: receiver.url('/slow')})
+      const task = newTask({outputs, input, callbackUrl: receiver.url('/slow')})
       markFailed(task, {code: 'corrupt_image', message: 'bad'})
       return task
     })
@@ -232,7 +232,7 @@ describe('pending callbacks in the data directory', () => {
   const endWithCallback = async (): Promise<Task> => {
     const task = await opened.store.accept({...spooled(opened.dir), callbackUrl: 'https://example.com/hook'})
     opened.store.start(task)
-    await opened.store.finish(task, {header: {id: task.id, format: 'jpeg', width: 300, height: 225, bytes: 6}, body: Buffer.from('result')})
+    await opened.store.finish(task, {header: {id: task.id, outputs: [{format: 'jpeg', width: 300, height: 225, bytes: 6}]}, body: Buffer.from('result')})
     return task
   }
 

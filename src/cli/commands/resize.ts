@@ -26,17 +26,18 @@ later, or a callback, use \`imgscale submit\`.`
     '<%= config.bin %> resize photo.jpg --width 320 --format webp -o thumbs/',
     '<%= config.bin %> resize holiday/ 0.25 -o thumbs/ --json',
     '<%= config.bin %> resize photo.png 0.5 -o - > small.png',
+    '<%= config.bin %> resize photo.jpg --width 640 --crop 100,50,800,600 --sharpen 1 -o detail.jpg',
   ]
   // Any number of files, then the scale: checked in run().
   static override strict = false
   static override args = {
-    file: Args.string({description: 'image(s) to resize (JPEG, PNG, WebP, AVIF, GIF or TIFF), or a directory of them', required: true}),
+    file: Args.string({description: 'image(s) to resize (JPEG, PNG, WebP, AVIF, GIF or TIFF), a directory of them, or an http(s) URL for the server to fetch', required: true}),
     scale: Args.string({description: 'scale factor, e.g. 0.5; always last; left out with --width/--height'}),
   }
   static override flags = {
     ...serverFlags,
     ...resizeFlags,
-    output: Flags.string({char: 'o', required: true, description: 'where the result goes: a file, "-" for stdout, or a folder (for a batch, always a folder)', helpValue: '<path>'}),
+    out: Flags.string({char: 'o', required: true, description: 'where the result goes: a file, "-" for stdout, or a folder (for a batch, always a folder)', helpValue: '<path>'}),
   }
 
   async run(): Promise<void> {
@@ -45,7 +46,7 @@ later, or a callback, use \`imgscale submit\`.`
     if (!request) this.fail(TOO_FEW_ARGUMENTS('resize'))
     const client = this.client(flags)
     const files = await expandInputs(request.files)
-    const out = flags.output
+    const out = flags.out
 
     if (files.length !== 1 || files[0] !== request.files[0] || flags.json) {
       if (files.length === 0) this.fail('No image files to resize.')

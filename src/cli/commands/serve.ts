@@ -2,7 +2,8 @@ import {Flags} from '@oclif/core'
 
 import {isLoopback} from '../../address.js'
 import {DEFAULTS} from '../../config.js'
-import {parseCidr} from '../../webhooks/address-guard.js'
+import {parseCidr} from '../../net/address-guard.js'
+import {loadPresets} from '../../image/presets.js'
 import {createLogger} from '../../log.js'
 import {BaseCommand} from '../base-command.js'
 import {ipFlag, portFlag, positiveNumber, secondsFrom} from '../flags.js'
@@ -65,6 +66,13 @@ server A alone.`
         return input
       },
     }),
+    preset: Flags.string({
+      multiple: true,
+      helpValue: '<name>=<field>=<value>,...',
+      description: 'a named set of options requests may ask for with preset=NAME, e.g. thumb=width=320,format=webp (repeatable)',
+    }),
+    presets: Flags.file({exists: true, helpValue: '<file>', description: 'presets from a JSON file: {"NAME": {"width": 320, "format": "webp"}, ...}'}),
+    'presets-only': Flags.boolean({default: DEFAULTS.presetsOnly, description: 'requests may name a preset and nothing else (any other option: 400 invalid_option)'}),
     fsync: Flags.boolean({
       allowNo: true,
       default: DEFAULTS.fsync,
@@ -92,7 +100,10 @@ server A alone.`
       webhookSecret: flags['webhook-secret'] ?? '',
       webhookBackoffMs: Math.round(flags['webhook-backoff'] * 1000),
       webhookAllow: flags['webhook-allow'] ?? [],
+      presetsOnly: flags['presets-only'],
     })
+    const presets = await this.started(loadPresets(flags.preset ?? [], flags.presets, config.maxScale))
+    if (config.presetsOnly && presets.size === 0) this.fail('--presets-only needs presets: give --preset or --presets.')
     const log = createLogger(flags['log-level'])
     if (!isLoopback(config.host) && config.apiKeys.length === 0) {
       process.stderr.write(`imgscale: warning: serving on ${config.host}, which is not loopback, without an API key: anyone who reaches it can use it (set --api-key or IMGSCALE_API_KEYS).\n`)
@@ -101,7 +112,7 @@ server A alone.`
     // Loaded here, not at the top: oclif imports every command to list them, and
     // the client commands should not pay for the server's modules.
     const {startService} = await import('../../service/serve.js')
-    const service = await this.started(startService(config, log))
+    const service = await this.started(startService(config, presets, log))
     await runUntilSignalled(
       log,
       () => this.log(`imgscale ready: ${service.url} (${service.summary})`),

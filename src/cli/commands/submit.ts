@@ -3,8 +3,7 @@ import {mkdir} from 'node:fs/promises'
 import {Args, Flags, ux, type Interfaces} from '@oclif/core'
 
 import {ClientError, type ImgscaleClient, type ResizeRequest} from '../../client/api-client.js'
-import {expandInputs, isFolder, resultPathIn, runBatch} from '../../client/batch.js'
-import {EXTENSION} from '../../image/formats.js'
+import {expandInputs, isFolder, runBatch, saveOutputs} from '../../client/batch.js'
 import {itemLine, progressOn} from '../batch-report.js'
 import {ClientCommand} from '../client-command.js'
 import {serverFlags} from '../flags.js'
@@ -29,7 +28,13 @@ results go to. Exits 1 if any file failed, after finishing the others.
 Instead of a scale factor, --width and/or --height give a box (then every
 argument is a file); --fit says how the image goes into it (inside: within
 it, contain: padded to it, cover: cropped to it, fill: stretched to it,
-outside: covering it), --position what cover keeps (attention: smart crop).`
+outside: covering it), --position what cover keeps (attention: smart crop).
+--crop, --rotate, --flip and --flop apply before the resize; --grayscale,
+--blur and --sharpen after it. --preset starts from the server's named options.
+
+A FILE that is an http(s) URL is fetched by the server (image_url).
+Several --output give several images from one upload, decoded once: -o DIR/
+gets <name>-<n>.<ext> for each.`
   static override examples = [
     '<%= config.bin %> submit photo.jpg 0.5',
     '<%= config.bin %> submit photo.jpg 0.25 --wait -o small.jpg',
@@ -38,20 +43,27 @@ outside: covering it), --position what cover keeps (attention: smart crop).`
     '<%= config.bin %> submit holiday/ 0.25 -o thumbs/ --json',
     '<%= config.bin %> submit photo.jpg --width 800 --height 800 --fit cover --position attention -o square.jpg',
     '<%= config.bin %> submit photo.jpg --width 1200 --format auto --quality 70 --callback https://example.com/hooks/imgscale',
+    '<%= config.bin %> submit photo.jpg --output width=320,format=webp --output width=1280 -o srcset/',
+    '<%= config.bin %> submit https://example.com/photo.jpg 0.5 --grayscale --rotate 90 --wait -o grey.jpg',
+    '<%= config.bin %> submit photo.jpg --preset thumb --wait -o thumb.webp',
   ]
   // Any number of files, then the scale: checked in run().
   static override strict = false
   static override args = {
-    file: Args.string({description: 'image(s) to upload (JPEG, PNG, WebP, AVIF, GIF or TIFF), or a directory of them', required: true}),
+    file: Args.string({description: 'image(s) to upload (JPEG, PNG, WebP, AVIF, GIF or TIFF), a directory of them, or an http(s) URL for the server to fetch', required: true}),
     // Not `required`: with any number of files before it, run() checks it and says what is missing in one sentence.
-    scale: Args.string({description: 'scale factor, e.g. 0.5 (0 < scale <= the server maximum, 10 by default); always last; left out with --width/--height'}),
+    scale: Args.string({description: 'scale factor, e.g. 0.5 (0 < scale <= the server maximum, 10 by default); always last; left out with --width/--height or --output'}),
   }
   static override flags = {
     ...serverFlags,
     ...resizeFlags,
     callback: Flags.string({helpValue: '<url>', description: 'http(s) URL the server POSTs the status document to when the task ends'}),
     wait: Flags.boolean({char: 'W', description: 'wait until the task is done or failed'}),
-    output: Flags.string({char: 'o', description: 'save the result here (implies --wait); for a batch, the folder for all results', helpValue: '<path>'}),
+    out: Flags.string({
+      char: 'o',
+      description: 'save the result here (implies --wait); for a batch or several --output, the folder for all results',
+      helpValue: '<path>',
+    }),
     timeout: Flags.integer({min: 1, default: 300, description: 'seconds --wait waits for one task before giving up'}),
   }
 
@@ -74,7 +86,7 @@ outside: covering it), --position what cover keeps (attention: smart crop).`
     const items = await runBatch(
       client,
       files,
-      {resize, wait: flags.wait, outDir: flags.output, concurrency: flags.concurrency, timeoutMs: flags.timeout * 1000},
+      {resize, wait: flags.wait, outDir: flags.out, concurrency: flags.concurrency, timeoutMs: flags.timeout * 1000},
       (item) => progress.advance(item, itemLine(item, flags.json)),
     ).finally(() => progress.stop())
     const failed = items.filter((item) => item.status === 'failed').length
@@ -82,7 +94,7 @@ outside: covering it), --position what cover keeps (attention: smart crop).`
   }
 
   private async runOne(client: ImgscaleClient, file: string, resize: ResizeRequest, flags: SubmitFlags): Promise<void> {
-    const waiting = flags.wait || flags.output !== undefined
+    const waiting = flags.wait || flags.out !== undefined
     const uploaded = await client.upload(file, resize, {wait: waiting})
     const id = uploaded.taskId
     this.log(id)
@@ -99,12 +111,12 @@ outside: covering it), --position what cover keeps (attention: smart crop).`
     if (final.status !== 'done') {
       throw new ClientError(`Task ${id} ${final.status}: ${final.error!.message} (${final.error!.code})`)
     }
-    if (!flags.output) return
-    if (await isFolder(flags.output)) {
-      await mkdir(flags.output, {recursive: true})
-      await client.saveResult(id, resultPathIn(flags.output, file, EXTENSION[final.output!.format]))
+    if (!flags.out) return
+    if (final.outputs.length > 1 || (await isFolder(flags.out))) {
+      await mkdir(flags.out, {recursive: true})
+      await saveOutputs(client, final, flags.out, file)
     } else {
-      await client.saveResult(id, flags.output)
+      await client.saveResult(id, flags.out)
     }
   }
 }

@@ -1,9 +1,10 @@
 /**
- * The guard against server-side request forgery (contract section 6): a
- * callback may only reach public addresses, or those `--webhook-allow`
- * names. It is checked twice: at upload, so a bad URL is a 400 at once, and
- * at every connection, on the addresses the name resolves to then, so a name
- * that changes its answer (DNS rebinding) still cannot reach inside.
+ * The guard against server-side request forgery (contract sections 6 and
+ * 10): a callback, or an `image_url` fetch, may only reach public
+ * addresses, or those `--webhook-allow` (`--fetch-allow`) names. It is
+ * checked twice: at upload, so a bad URL is a 400 at once, and at every
+ * connection, on the addresses the name resolves to then, so a name that
+ * changes its answer (DNS rebinding) still cannot reach inside.
  */
 import type {LookupAddress, LookupOptions} from 'node:dns'
 import {lookup} from 'node:dns/promises'
@@ -19,7 +20,7 @@ const NOT_PUBLIC = {
   ipv6: ['::/96', '100::/64', '2001::/32', '2001:db8::/32', '2002::/16', 'fc00::/7', 'fe80::/10', 'fec0::/10', 'ff00::/8'],
 }
 
-/** How long resolving a callback's host may take at upload. */
+/** How long resolving a URL's host may take at upload. */
 const RESOLVE_TIMEOUT_MS = 5_000
 
 /** A CIDR (`10.0.0.0/8`, `::1/128`) or a single address; throws a sentence for anything else. */
@@ -39,6 +40,16 @@ export type Resolver = (hostname: string) => Promise<LookupAddress[]>
 
 const systemResolver: Resolver = (hostname) => lookup(hostname, {all: true, verbatim: true})
 
+/** What a guard's refusals at upload name: the form field, its error code, the flag that opens ranges. */
+export interface GuardedField {
+  field: string
+  code: 'invalid_callback_url' | 'invalid_image_url'
+  flag: string
+}
+
+export const CALLBACK_URL: GuardedField = {field: 'callback_url', code: 'invalid_callback_url', flag: '--webhook-allow'}
+export const IMAGE_URL: GuardedField = {field: 'image_url', code: 'invalid_image_url', flag: '--fetch-allow'}
+
 export class AddressGuard {
   private readonly allowed = new BlockList()
   private readonly forbidden = new BlockList()
@@ -46,6 +57,7 @@ export class AddressGuard {
   constructor(
     allow: readonly string[] = [],
     private readonly resolver: Resolver = systemResolver,
+    private readonly guarded: GuardedField = CALLBACK_URL,
   ) {
     for (const cidr of allow) {
       const {address, prefix, family} = parseCidr(cidr)
@@ -62,7 +74,7 @@ export class AddressGuard {
     this.forbidden.addAddress('::', 'ipv6')
   }
 
-  /** True when a callback may connect to this address. */
+  /** True when a connection may go to this address. */
   permits(address: string): boolean {
     const family = isIPv4(address) ? 'ipv4' : 'ipv6'
     if (this.allowed.check(address, family)) return true
@@ -71,16 +83,14 @@ export class AddressGuard {
     return !this.forbidden.check(address, family)
   }
 
-  /** At upload: refuses (400 invalid_callback_url) a URL whose host is, or resolves to, an address not permitted. */
+  /** At upload: refuses (400 invalid_callback_url or invalid_image_url) a URL whose host is, or resolves to, an address not permitted. */
   async check(url: string): Promise<void> {
     const host = hostOf(url)
     const addresses = isIP(host) ? [host] : await this.resolve(host)
     const refused = addresses.find((address) => !this.permits(address))
     if (refused !== undefined) {
-      throw new ImgscaleError(
-        'invalid_callback_url',
-        `callback_url leads to ${refused}, a loopback, private, link-local or multicast address; the server allows callbacks there only with --webhook-allow.`,
-      )
+      const {field, code, flag} = this.guarded
+      throw new ImgscaleError(code, `${field} leads to ${refused}, a loopback, private, link-local or multicast address; the server goes there only with ${flag}.`)
     }
   }
 
@@ -97,7 +107,7 @@ export class AddressGuard {
       (found) => {
         const usable = found.filter((entry) => this.permits(entry.address))
         if (usable.length === 0) {
-          const error: NodeJS.ErrnoException = new Error(`${hostname} resolves only to addresses callbacks may not reach`)
+          const error: NodeJS.ErrnoException = new Error(`${hostname} resolves only to addresses the server may not reach`)
           error.code = 'EFORBIDDENADDRESS'
           callback(error, '')
         } else if (options.all) {
@@ -116,7 +126,9 @@ export class AddressGuard {
       (addresses) => void (found = addresses),
       () => undefined,
     )
-    if (!(await withinMs(resolving, RESOLVE_TIMEOUT_MS)) || found.length === 0) throw new ImgscaleError('invalid_callback_url', `callback_url's host ${JSON.stringify(host.slice(0, 100))} could not be resolved.`)
+    if (!(await withinMs(resolving, RESOLVE_TIMEOUT_MS)) || found.length === 0) {
+      throw new ImgscaleError(this.guarded.code, `${this.guarded.field}'s host ${JSON.stringify(host.slice(0, 100))} could not be resolved.`)
+    }
     return found.map((entry) => entry.address)
   }
 }
