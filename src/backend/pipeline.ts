@@ -52,13 +52,22 @@ function resizeOptions(plan: ResizePlan): ResizeOptions {
 
 /**
  * Contract section 10's operations before the resize, in its order: crop,
- * rotate, flip, flop. sharp mirrors before it rotates, whatever the call
- * order; after a quarter turn an up-down mirror is a left-right one, so the
- * two swap to give the contract's result.
+ * rotate, flip, flop. sharp runs its own order whatever the call order (it
+ * mirrors before it rotates, and with a resize it rotates before it
+ * extracts), so a crop that is also turned or mirrored is cut out in a
+ * pipeline of its own first; and after a quarter turn an up-down mirror is
+ * a left-right one, so sharp's two mirrors swap to give the contract's
+ * result.
  */
-function shape(image: Sharp, plan: Pick<ResizePlan, 'crop' | 'rotate' | 'flip' | 'flop'>): Sharp {
+async function shape(image: Sharp, plan: Pick<ResizePlan, 'crop' | 'rotate' | 'flip' | 'flop'>): Promise<Sharp> {
   const {crop, rotate} = plan
   if (crop) image = image.extract({left: crop.x, top: crop.y, width: crop.width, height: crop.height})
+  const turned = rotate !== 0 || plan.flip || plan.flop
+  if (!turned) return image
+  if (crop) {
+    const {data, info} = await image.raw().toBuffer({resolveWithObject: true})
+    image = sharp(data, {raw: {width: info.width, height: info.height, channels: info.channels}})
+  }
   if (rotate !== 0) image = image.rotate(rotate)
   const quarter = rotate === 90 || rotate === 270
   if (quarter ? plan.flop : plan.flip) image = image.flip()
@@ -95,7 +104,7 @@ function decode(input: Buffer, animated: boolean, limits: PipelineLimits): Sharp
 export async function resizeImage(input: Buffer, plan: ResizePlan, limits: PipelineLimits): Promise<PipelineOutput> {
   try {
     // sharp's constructor throws at once on some inputs (an empty buffer): inside the try too.
-    return await finish(shape(decode(input, plan.frames > 1, limits), plan), plan, limits.timeoutMs)
+    return await finish(await shape(decode(input, plan.frames > 1, limits), plan), plan, limits.timeoutMs)
   } catch (error) {
     throw classifySharpError(error)
   }
@@ -124,7 +133,7 @@ export async function resizeImages(input: Buffer, plans: readonly ResizePlan[], 
     const {data, info, shaped} = pixels
     try {
       const image = sharp(data, {raw: {width: info.width, height: info.height, channels: info.channels}})
-      outputs.push(await finish(shaped ? image : shape(image, plan), plan, limits.timeoutMs))
+      outputs.push(await finish(shaped ? image : await shape(image, plan), plan, limits.timeoutMs))
     } catch (error) {
       throw classifySharpError(error)
     }
@@ -145,7 +154,7 @@ async function decodeShared(input: Buffer, plans: readonly ResizePlan[], limits:
   try {
     let image = decode(input, false, limits)
     if (shaped) {
-      image = shape(image, first!)
+      image = await shape(image, first!)
       // The plans' sizes follow from the shaped source's; the largest scale any output needs is what the pixels keep.
       const source = sourceSize(await orientedSize(input), first!)
       const scale = Math.min(1, Math.max(...plans.map((plan) => Math.max(plan.width / source.width, plan.height / source.height))))

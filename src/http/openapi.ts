@@ -8,7 +8,8 @@ import type {ServiceConfig} from '../config.js'
 import {FIXED} from '../config.js'
 import {ERROR_CODES} from '../errors.js'
 import {FORMATS} from '../image/formats.js'
-import {FITS, MAX_BOX_SIDE, METADATA, POSITIONS} from '../image/options.js'
+import {BLUR_SIGMA, FITS, MAX_BOX_SIDE, MAX_OUTPUTS, METADATA, POSITIONS, ROTATIONS, SHARPEN_SIGMA} from '../image/options.js'
+import {MAX_REDIRECTS} from '../fetch/image-fetcher.js'
 
 const STATUSES = ['queued', 'processing', 'done', 'failed', 'cancelled']
 const ref = (name: string) => ({$ref: `#/components/schemas/${name}`})
@@ -27,7 +28,7 @@ const retryAfter = {'Retry-After': {description: 'Seconds to wait before trying 
 const replayed = {'Idempotent-Replayed': {description: '"true" when a retry under an Idempotency-Key was answered with the task made before.', schema: {type: 'string'}}}
 const unavailable = {description: 'unavailable: the task store (Redis) cannot be reached.', headers: retryAfter, content: json(ref('Error'))}
 
-export function openApiDocument(config: Pick<ServiceConfig, 'maxScale' | 'maxUploadBytes'>): object {
+export function openApiDocument(config: Pick<ServiceConfig, 'maxScale' | 'maxUploadBytes' | 'fetchTimeoutMs'>): object {
   const protectedOp = {security: [{apiKey: []}, {}]}
   const internal = error('internal: the server failed; nothing the request did.')
   /** The multipart form of /upload and /resize. */
@@ -37,9 +38,13 @@ export function openApiDocument(config: Pick<ServiceConfig, 'maxScale' | 'maxUpl
       'multipart/form-data': {
         schema: {
           type: 'object',
-          required: ['image'],
           properties: {
-            image: {type: 'string', contentMediaType: 'application/octet-stream', description: `JPEG, PNG, WebP, AVIF, GIF or TIFF (judged by content), at most ${config.maxUploadBytes} bytes.`},
+            image: {type: 'string', contentMediaType: 'application/octet-stream', description: `JPEG, PNG, WebP, AVIF, GIF or TIFF (judged by content), at most ${config.maxUploadBytes} bytes. Or image_url instead.`},
+            image_url: {
+              type: 'string',
+              format: 'uri',
+              description: `http(s) URL imgscale fetches the image from, instead of the image part: only public addresses unless --fetch-allow opens more (checked again at every connection), at most ${MAX_REDIRECTS} redirects, ${config.fetchTimeoutMs / 1000} s, and the upload limit. A task fetches it as its first step (a failure ends it fetch_failed); /resize fetches it at once.`,
+            },
             scale_factor: {type: 'string', description: `A decimal number, 0 < s <= ${config.maxScale}. Required unless width or height is given.`},
             width: {type: 'string', description: `Integer 1..${MAX_BOX_SIDE}: the target box's width (instead of scale_factor).`},
             height: {type: 'string', description: `Integer 1..${MAX_BOX_SIDE}: the target box's height (instead of scale_factor).`},
@@ -48,6 +53,20 @@ export function openApiDocument(config: Pick<ServiceConfig, 'maxScale' | 'maxUpl
             quality: {type: 'string', description: 'Integer 1..100, for JPEG, WebP, AVIF and TIFF output.'},
             format: {type: 'string', enum: ['auto', ...FORMATS], description: 'Output format; default: the input format.'},
             metadata: {type: 'string', enum: [...METADATA], default: 'strip'},
+            crop: {type: 'string', pattern: '^\\s*\\d+\\s*,\\s*\\d+\\s*,\\s*\\d+\\s*,\\s*\\d+\\s*$', description: 'X,Y,W,H: the region of the EXIF-oriented input to keep, first.'},
+            rotate: {type: 'string', enum: ROTATIONS.map(String), default: '0', description: 'Degrees clockwise, after the crop.'},
+            flip: {type: 'string', enum: ['true', 'false'], default: 'false', description: 'Mirror up-down, after the rotation.'},
+            flop: {type: 'string', enum: ['true', 'false'], default: 'false', description: 'Mirror left-right, after the rotation.'},
+            grayscale: {type: 'string', enum: ['true', 'false'], default: 'false', description: 'After the resize.'},
+            blur: {type: 'string', description: `Gaussian blur sigma, ${BLUR_SIGMA.min}..${BLUR_SIGMA.max}, after the resize.`},
+            sharpen: {type: 'string', description: `Sharpening sigma, ${SHARPEN_SIGMA.min}..${SHARPEN_SIGMA.max}, after the resize.`},
+            background: {type: 'string', pattern: '^#([0-9a-fA-F]{3}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})$', description: 'Padding of fit=contain, and what transparency is flattened onto for JPEG; default black, transparent where the format has alpha.'},
+            preset: {type: 'string', description: "One of the server's presets (GET /presets): its fields, which the request's own override."},
+            outputs: {
+              type: 'string',
+              contentMediaType: 'application/json',
+              description: `A JSON array of 1..${MAX_OUTPUTS} objects, each of the option fields above (and preset): several images from one decode, at /result/<id>/<n>. The form's size fields are then refused; its other option fields are every output's base. /resize takes one.`,
+            },
             callback_url: {type: 'string', format: 'uri', description: 'http(s) URL that gets the status document (signed POST) when the task ends.'},
           },
         },
@@ -93,7 +112,7 @@ export function openApiDocument(config: Pick<ServiceConfig, 'maxScale' | 'maxUpl
               headers: {Location: {description: '/status/<task_id>', schema: {type: 'string'}}, ...replayed},
               content: json(ref('Accepted')),
             },
-            '400': error('missing_image, invalid_scale_factor, invalid_format, invalid_option, invalid_callback_url or invalid_request (a malformed Idempotency-Key, say).'),
+            '400': error('missing_image, invalid_scale_factor, invalid_format, invalid_option, invalid_callback_url, invalid_image_url or invalid_request (a malformed Idempotency-Key, say).'),
             '401': unauthorized,
             '409': {
               description: 'idempotency_conflict: the Idempotency-Key was used for another request; or, with Retry-After, an upload under it is still being stored.',
@@ -126,13 +145,13 @@ export function openApiDocument(config: Pick<ServiceConfig, 'maxScale' | 'maxUpl
               },
               content: Object.fromEntries(FORMATS.map((format) => [`image/${format}`, {schema: {type: 'string', contentMediaType: `image/${format}`}}])),
             },
-            '400': error('missing_image, invalid_scale_factor, invalid_format, invalid_option or invalid_request (callback_url is for tasks).'),
+            '400': error('missing_image, invalid_scale_factor, invalid_format, invalid_option, invalid_image_url or invalid_request (callback_url is for tasks; several outputs need a task).'),
             '401': unauthorized,
             '413': error('payload_too_large: over the upload limit.'),
             '415': error('unsupported_media_type: not an image imgscale takes.'),
             '422': error('image_too_large (over a pixel limit, from the header or the decode) or corrupt_image (the pixels cannot be decoded).'),
             '500': internal,
-            '502': error('worker_failed: the workers that tried the image kept dying.'),
+            '502': error('worker_failed: the workers that tried the image kept dying; or fetch_failed: its image_url could not be fetched.'),
             '503': {description: 'busy (queue full, or no memory left for the image), shutting_down, or unavailable (Redis unreachable).', headers: retryAfter, content: json(ref('Error'))},
             '504': error('timeout: processing took longer than --task-timeout.'),
           },
@@ -174,6 +193,51 @@ export function openApiDocument(config: Pick<ServiceConfig, 'maxScale' | 'maxUpl
             '410': error('cancelled: the task was cancelled.'),
             '422': error("The task failed: its error's code (corrupt_image, image_too_large, timeout, worker_failed, ...)."),
             '503': unavailable,
+          },
+        },
+      },
+      '/result/{task_id}/{index}': {
+        get: {
+          ...protectedOp,
+          operationId: 'resultOutput',
+          summary: 'Output n of a done task (contract section 10); /result/{task_id} is output 0.',
+          parameters: [taskId, {name: 'index', in: 'path', required: true, description: `0..${MAX_OUTPUTS - 1}, as the status document lists the outputs.`, schema: {type: 'string'}}],
+          responses: {
+            '200': {
+              description: 'The image, with Content-Type, Content-Length, ETag and Content-Disposition.',
+              content: Object.fromEntries(FORMATS.map((format) => [`image/${format}`, {schema: {type: 'string', contentMediaType: `image/${format}`}}])),
+            },
+            '304': {description: 'Not modified (If-None-Match).'},
+            '400': error('invalid_task_id'),
+            '401': unauthorized,
+            '500': internal,
+            '404': error('not_found: no such task, or no such output.'),
+            '409': {description: 'not_ready: still queued or processing.', headers: retryAfter, content: json(ref('Error'))},
+            '410': error('cancelled: the task was cancelled.'),
+            '422': error("The task failed: its error's code."),
+            '503': unavailable,
+          },
+        },
+      },
+      '/presets': {
+        get: {
+          ...protectedOp,
+          operationId: 'presets',
+          summary: "The operator's presets (--preset, --presets), and whether requests may use anything else (--presets-only).",
+          responses: {
+            '200': {
+              description: 'Every preset, by name, with its fields.',
+              content: json({
+                type: 'object',
+                required: ['presets_only', 'presets'],
+                additionalProperties: false,
+                properties: {
+                  presets_only: {type: 'boolean'},
+                  presets: {type: 'object', additionalProperties: {type: 'object', additionalProperties: {type: 'string'}}},
+                },
+              }),
+            },
+            '401': unauthorized,
           },
         },
       },
@@ -270,7 +334,7 @@ export function openApiDocument(config: Pick<ServiceConfig, 'maxScale' | 'maxUpl
         },
         Options: {
           type: 'object',
-          required: ['scale_factor', 'width', 'height', 'fit', 'position', 'quality', 'format', 'metadata'],
+          required: ['scale_factor', 'width', 'height', 'fit', 'position', 'quality', 'format', 'metadata', 'crop', 'rotate', 'flip', 'flop', 'grayscale', 'blur', 'sharpen', 'background', 'preset'],
           additionalProperties: false,
           properties: {
             scale_factor: nullable({type: 'number', exclusiveMinimum: 0}),
@@ -281,6 +345,35 @@ export function openApiDocument(config: Pick<ServiceConfig, 'maxScale' | 'maxUpl
             quality: nullable({type: 'integer', minimum: 1, maximum: 100}),
             format: nullable({type: 'string', enum: ['auto', ...FORMATS]}),
             metadata: {type: 'string', enum: [...METADATA]},
+            crop: nullable({
+              type: 'object',
+              required: ['x', 'y', 'width', 'height'],
+              additionalProperties: false,
+              properties: {x: {type: 'integer', minimum: 0}, y: {type: 'integer', minimum: 0}, width: {type: 'integer', minimum: 1}, height: {type: 'integer', minimum: 1}},
+            }),
+            rotate: {type: 'integer', enum: [...ROTATIONS]},
+            flip: {type: 'boolean'},
+            flop: {type: 'boolean'},
+            grayscale: {type: 'boolean'},
+            blur: nullable({type: 'number', minimum: BLUR_SIGMA.min, maximum: BLUR_SIGMA.max}),
+            sharpen: nullable({type: 'number', minimum: SHARPEN_SIGMA.min, maximum: SHARPEN_SIGMA.max}),
+            background: nullable({type: 'string'}),
+            preset: nullable({type: 'string'}),
+          },
+        },
+        Output: {
+          type: 'object',
+          required: ['index', 'options', 'format', 'width', 'height', 'bytes', 'result_url'],
+          additionalProperties: false,
+          description: 'One output: its size from the plan before it is made (null while an image_url is not fetched), its bytes and URL once done.',
+          properties: {
+            index: {type: 'integer', minimum: 0, maximum: MAX_OUTPUTS - 1},
+            options: ref('Options'),
+            format: nullable({type: 'string', enum: [...FORMATS]}),
+            width: nullable({type: 'integer', minimum: 1}),
+            height: nullable({type: 'integer', minimum: 1}),
+            bytes: nullable({type: 'integer', minimum: 0}),
+            result_url: nullable({type: 'string', pattern: '^/result/'}),
           },
         },
         Callback: {
@@ -296,19 +389,21 @@ export function openApiDocument(config: Pick<ServiceConfig, 'maxScale' | 'maxUpl
         },
         Status: {
           type: 'object',
-          required: ['task_id', 'status', 'scale_factor', 'options', 'created_at', 'started_at', 'finished_at', 'input', 'output', 'result_url', 'error', 'callback'],
+          required: ['task_id', 'status', 'scale_factor', 'options', 'image_url', 'created_at', 'started_at', 'finished_at', 'input', 'output', 'result_url', 'outputs', 'error', 'callback'],
           additionalProperties: false,
           properties: {
             task_id: ref('TaskId'),
             status: {type: 'string', enum: STATUSES},
             scale_factor: nullable({type: 'number', exclusiveMinimum: 0}),
             options: ref('Options'),
+            image_url: nullable({type: 'string'}),
             created_at: {type: 'string', format: 'date-time'},
             started_at: nullable({type: 'string', format: 'date-time'}),
             finished_at: nullable({type: 'string', format: 'date-time'}),
             input: nullable(ref('Image')),
             output: nullable(ref('Image')),
             result_url: nullable({type: 'string', pattern: '^/result/'}),
+            outputs: {type: 'array', minItems: 1, maxItems: MAX_OUTPUTS, items: ref('Output')},
             error: nullable(ref('Error/properties/error')),
             callback: nullable(ref('Callback')),
           },

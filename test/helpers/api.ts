@@ -48,6 +48,8 @@ export interface StatusDoc {
   input: {format: string; width: number; height: number; bytes: number} | null
   output: {format: string; width: number; height: number; bytes: number} | null
   result_url: string | null
+  image_url: string | null
+  outputs: Array<{index: number; options: Record<string, unknown>; format: string | null; width: number | null; height: number | null; bytes: number | null; result_url: string | null}>
   error: {code: string; message: string} | null
   callback: {url: string; state: string; attempts: number; last_error: string | null} | null
 }

@@ -3,7 +3,7 @@ import {expect} from 'chai'
 import {ImgscaleError} from '../../src/errors.js'
 import type {ImageFormat} from '../../src/image/formats.js'
 import {scaleOptions, type ResizeOptions} from '../../src/image/options.js'
-import {acceptedFormats, negotiateFormat, outputSize, PLAIN_RESIZE, planResize, scaledSize} from '../../src/image/plan.js'
+import {acceptedFormats, negotiateFormat, outputSize, PLAIN_RESIZE, planOutputs, planResize, scaledSize, sourceSize} from '../../src/image/plan.js'
 import type {ImageInfo} from '../../src/image/probe.js'
 
 const LIMITS = {maxInputPixels: 50_000_000, maxOutputPixels: 100_000_000, maxFrames: 256}
@@ -168,5 +168,65 @@ describe('resize planning with width, height and fit (contract section 5)', () =
   it('keep metadata is passed to the worker', () => {
     expect(planResize(jpeg(60, 40), {...opts(1), metadata: 'keep'}, LIMITS).keepMetadata).to.equal(true)
     expect(planResize(jpeg(60, 40), opts(1), LIMITS).keepMetadata).to.equal(false)
+  })
+})
+
+describe('resize planning with the operations of section 10', () => {
+  const box = (width: number | null, height: number | null, fit: ResizeOptions['fit'] = 'inside'): ResizeOptions => ({...scaleOptions(1), scaleFactor: null, width, height, fit})
+
+  it('sizes from the cropped, then turned, input: every formula of section 5', () => {
+    const photo = jpeg(600, 450)
+    const crop = {x: 100, y: 50, width: 400, height: 200}
+    expect(sourceSize(photo, {crop, rotate: 0})).to.deep.equal({width: 400, height: 200})
+    expect(sourceSize(photo, {crop, rotate: 90})).to.deep.equal({width: 200, height: 400})
+    expect(sourceSize(photo, {crop: null, rotate: 270})).to.deep.equal({width: 450, height: 600})
+    expect(sourceSize(photo, {crop: null, rotate: 180})).to.deep.equal({width: 600, height: 450})
+    const size = (options: Partial<ResizeOptions>) => {
+      const plan = planResize(photo, {...scaleOptions(0.5), ...options}, LIMITS)
+      return [plan.width, plan.height]
+    }
+    expect(size({crop})).to.deep.equal([200, 100])
+    expect(size({crop, rotate: 90})).to.deep.equal([100, 200])
+    expect(size({...box(100, null), crop, rotate: 90})).to.deep.equal([100, 200])
+    expect(size({...box(null, 100), crop, rotate: 270})).to.deep.equal([50, 100])
+    expect(size({...box(100, 100, 'inside'), crop, rotate: 90})).to.deep.equal([50, 100])
+    expect(size({...box(100, 100, 'outside'), crop})).to.deep.equal([200, 100])
+    expect(size({...box(100, 100, 'cover'), crop, rotate: 90})).to.deep.equal([100, 100])
+    expect(size({...box(100, 100, 'contain'), crop})).to.deep.equal([100, 100])
+    expect(size({...box(100, 100, 'fill'), rotate: 90})).to.deep.equal([100, 100])
+    expect(size({rotate: 90, flip: true, flop: true})).to.deep.equal([225, 300])
+  })
+
+  it('a crop must lie inside the oriented input: invalid_option, before any work', () => {
+    const photo = jpeg(600, 450)
+    const crop = (x: number, y: number, width: number, height: number) => ({...scaleOptions(1), crop: {x, y, width, height}})
+    expect(planResize(photo, crop(0, 0, 600, 450), LIMITS)).to.include({width: 600, height: 450})
+    expect(planResize(photo, crop(599, 449, 1, 1), LIMITS)).to.include({width: 1, height: 1})
+    for (const outside of [crop(1, 0, 600, 450), crop(0, 1, 600, 450), crop(600, 0, 1, 1), crop(0, 450, 1, 1), crop(0, 0, 601, 1)]) {
+      expect(() => planResize(photo, outside, LIMITS)).to.throw(ImgscaleError).with.property('code', 'invalid_option')
+    }
+  })
+
+  it('passes every operation to the worker, the background as sharp takes it', () => {
+    const options = {...scaleOptions(0.5), crop: {x: 1, y: 2, width: 30, height: 40}, rotate: 180 as const, flip: true, flop: true, grayscale: true, blur: 2, sharpen: 1, background: '#ff000080'}
+    expect(planResize(jpeg(600, 450), options, LIMITS)).to.deep.include({
+      crop: {x: 1, y: 2, width: 30, height: 40},
+      rotate: 180,
+      flip: true,
+      flop: true,
+      grayscale: true,
+      blur: 2,
+      sharpen: 1,
+      background: {r: 255, g: 0, b: 0, alpha: 0.502},
+    })
+  })
+
+  it('plans every output of a task on its own, the input checked once', () => {
+    const plans = planOutputs(jpeg(600, 450), [scaleOptions(0.5), {...scaleOptions(0.1), format: 'webp'}], LIMITS)
+    expect(plans.map((plan) => [plan.format, plan.width, plan.height])).to.deep.equal([
+      ['jpeg', 300, 225],
+      ['webp', 60, 45],
+    ])
+    expect(() => planOutputs(jpeg(600, 450), [scaleOptions(0.5), scaleOptions(10)], {...LIMITS, maxOutputPixels: 1_000_000})).to.throw(ImgscaleError).with.property('code', 'image_too_large')
   })
 })
