@@ -39,6 +39,12 @@ export const DEFAULTS = {
   maxFrames: 256,
   /** Images in flight per worker: one per core is the best throughput (field notes B5). */
   inflightPerWorker: 2,
+  /**
+   * Outputs of one task a worker makes at once, from its one decode: a lone
+   * task with several outputs then uses two cores; 1 makes them one at a
+   * time, holding one output's memory (docs/performance.md, issue 21).
+   */
+  outputConcurrency: 2,
   /** Tasks waiting for a worker; past this an upload gets 503 busy. */
   maxQueue: 256,
   /** Tasks, uploads and results live here and outlive a restart (XDG state directory). */
@@ -205,6 +211,7 @@ export interface WorkerConfig {
   taskTimeoutMs: number
   idleMs: number
   maxResultBytes: number
+  outputConcurrency: number
 }
 
 export const WORKER_CONFIG_ENV = 'IMGSCALE_WORKER_CONFIG'
@@ -220,5 +227,6 @@ export function workerConfigOf(config: ServiceConfig): WorkerConfig {
     taskTimeoutMs: config.taskTimeoutMs,
     idleMs: config.backendIdleMs,
     maxResultBytes: config.maxResultBytes,
+    outputConcurrency: config.outputConcurrency,
   }
 }

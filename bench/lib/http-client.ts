@@ -40,10 +40,16 @@ export function request(url: string, options: {method?: string; headers?: http.O
 
 /** The parts of a `multipart/form-data` upload of `image` with `scale_factor`, as curl -F would send it. */
 export function multipartUpload(image: Buffer, filename: string, scale: number): {headers: http.OutgoingHttpHeaders; body: Buffer[]} {
+  return multipartForm(image, filename, {scale_factor: String(scale)})
+}
+
+/** The parts of a `multipart/form-data` upload of `image` with these text fields, as curl -F would send it. */
+export function multipartForm(image: Buffer, filename: string, fields: Record<string, string>): {headers: http.OutgoingHttpHeaders; body: Buffer[]} {
   const boundary = '----imgscale-bench-boundary'
   const head = Buffer.from(
-    `--${boundary}\r\nContent-Disposition: form-data; name="scale_factor"\r\n\r\n${scale}\r\n` +
-      `--${boundary}\r\nContent-Disposition: form-data; name="image"; filename="${filename}"\r\nContent-Type: application/octet-stream\r\n\r\n`,
+    Object.entries(fields)
+      .map(([name, value]) => `--${boundary}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`)
+      .join('') + `--${boundary}\r\nContent-Disposition: form-data; name="image"; filename="${filename}"\r\nContent-Type: application/octet-stream\r\n\r\n`,
   )
   const tail = Buffer.from(`\r\n--${boundary}--\r\n`)
   return {

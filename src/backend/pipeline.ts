@@ -115,29 +115,39 @@ export async function resizeImage(input: Buffer, plan: ResizePlan, limits: Pipel
  * (contract section 10): the upload is decoded once into raw pixels, shaped
  * once when every output crops, turns and mirrors alike, and shrunk to the
  * size the largest output needs (so JPEG and WebP decode at a fraction of
- * their size); each output is made from those pixels. Outputs that keep
- * metadata (raw pixels carry none) and animations are made from the upload
- * itself. One output at a time, so a job's memory is one decode and one
- * output.
+ * their size); each output is made from those pixels, `limits.concurrency`
+ * at a time. Outputs that keep metadata (raw pixels carry none) and
+ * animations are made from the upload itself.
  */
-export async function resizeImages(input: Buffer, plans: readonly ResizePlan[], limits: PipelineLimits): Promise<PipelineOutput[]> {
+export async function resizeImages(input: Buffer, plans: readonly ResizePlan[], limits: PipelineLimits & {concurrency: number}): Promise<PipelineOutput[]> {
   if (plans.length === 1) return [await resizeImage(input, plans[0]!, limits)]
   const fromPixels = plans.filter((plan) => !plan.keepMetadata && plan.frames === 1)
   const pixels = fromPixels.length > 1 ? await decodeShared(input, fromPixels, limits) : undefined
-  const outputs: PipelineOutput[] = []
-  for (const plan of plans) {
-    if (!pixels || !fromPixels.includes(plan)) {
-      outputs.push(await resizeImage(input, plan, limits))
-      continue
-    }
+  const make = async (plan: ResizePlan): Promise<PipelineOutput> => {
+    if (!pixels || !fromPixels.includes(plan)) return resizeImage(input, plan, limits)
     const {data, info, shaped} = pixels
     try {
       const image = sharp(data, {raw: {width: info.width, height: info.height, channels: info.channels}})
-      outputs.push(await finish(shaped ? image : await shape(image, plan), plan, limits.timeoutMs))
+      return await finish(shaped ? image : await shape(image, plan), plan, limits.timeoutMs)
     } catch (error) {
       throw classifySharpError(error)
     }
   }
+  const outputs: PipelineOutput[] = new Array(plans.length)
+  let next = 0
+  let failed = false
+  const lane = async (): Promise<void> => {
+    // One output failing fails the job: no lane starts another, and none is left running when the reply goes.
+    for (let i = next++; i < plans.length && !failed; i = next++) {
+      outputs[i] = await make(plans[i]!).catch((error: unknown) => {
+        failed = true
+        throw error
+      })
+    }
+  }
+  const lanes = await Promise.allSettled(Array.from({length: Math.min(limits.concurrency, plans.length)}, lane))
+  const failure = lanes.find((lane): lane is PromiseRejectedResult => lane.status === 'rejected')
+  if (failure) throw failure.reason
   return outputs
 }
 

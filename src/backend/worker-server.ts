@@ -93,7 +93,7 @@ function serveConnection(socket: net.Socket, config: WorkerConfig, watch: JobWat
     if (job.ack) socket.write(Buffer.concat(encodeFrame(FrameType.Ack, {id: job.id})))
     try {
       for (const plan of job.outputs) checkOutputSize(plan, config)
-      const outputs = await resizeImages(frame.body, job.outputs, {maxInputPixels: config.maxInputPixels, timeoutMs: config.taskTimeoutMs})
+      const outputs = await resizeImages(frame.body, job.outputs, {maxInputPixels: config.maxInputPixels, timeoutMs: config.taskTimeoutMs, concurrency: config.outputConcurrency})
       const bytes = outputs.reduce((sum, output) => sum + output.data.length, 0)
       if (bytes > config.maxResultBytes) {
         throw new ImgscaleError('image_too_large', `The result would be ${mib(bytes)} MiB; the limit is ${mib(config.maxResultBytes)} MiB.`)

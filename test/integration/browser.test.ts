@@ -7,6 +7,7 @@ import {fileURLToPath} from 'node:url'
 
 import {expect} from 'chai'
 import {chromium, type Browser, type Page} from 'playwright-core'
+import sharp from 'sharp'
 
 import {submit} from '../helpers/api.js'
 import {photo, PHOTO, SLOW} from '../helpers/images.js'
@@ -138,6 +139,28 @@ describe('the browser page (GET /)', function () {
     })
   }
 
+  it('rotate, flip and grayscale are sent: the result is turned and grey', async () => {
+    await page.setInputFiles('#image', PHOTO.jpeg.file)
+    await page.fill('#scale', '0.5')
+    await page.selectOption('#rotate', '90')
+    await page.check('#flip')
+    await page.check('#grayscale')
+    const downloaded = page.waitForResponse((response) => /\/result\/[0-9A-Z]{26}$/.test(response.url()))
+    await page.click('#submit')
+    await page.waitForSelector('#compare:not([hidden])', {timeout: 30_000})
+    expect(await page.textContent('#result-size')).to.match(/^225×300 px, /)
+    const image = await (await downloaded).body()
+    const {data, info} = await sharp(image).raw().toBuffer({resolveWithObject: true})
+    expect(info.channels === 1 || data.every((value, i) => i % 3 !== 0 || (value === data[i + 1] && value === data[i + 2]))).to.equal(true)
+    // The reference: the photo turned, then mirrored up-down, then halved.
+    const turned = await sharp(readFileSync(PHOTO.jpeg.file)).rotate(90).flip().resize(225, 300).greyscale().raw().toBuffer()
+    let sum = 0
+    for (let i = 0; i < turned.length; i++) sum += Math.abs(turned[i]! - data[i * info.channels]!)
+    expect(sum / turned.length).to.be.below(10)
+    for (const id of ['#flip', '#grayscale']) await page.uncheck(id)
+    await page.selectOption('#rotate', '0')
+  })
+
   it('"Resize now" gets the image straight back (POST /resize), with both sizes and a download named after the input', async () => {
     await page.setInputFiles('#image', PHOTO.png.file)
     await page.fill('#scale', '0.25')
@@ -156,11 +179,11 @@ describe('the browser page (GET /)', function () {
 
   it('is usable from the keyboard: the file chooser, the scale and the button are reached with Tab', async () => {
     const reached: string[] = []
-    for (let i = 0; i < 12; i++) {
+    for (let i = 0; i < 18; i++) {
       await page.keyboard.press('Tab')
       reached.push(await page.evaluate<string>('document.activeElement?.id ?? ""'))
     }
-    expect(reached).to.include.members(['image', 'scale-range', 'scale', 'width', 'height', 'fit', 'quality', 'format', 'submit', 'resize-now'])
+    expect(reached).to.include.members(['image', 'scale-range', 'scale', 'width', 'height', 'fit', 'quality', 'rotate', 'flip', 'flop', 'grayscale', 'format', 'submit', 'resize-now'])
   })
 
   it('fits a phone-sized screen without sideways scrolling', async () => {

@@ -11,7 +11,7 @@ import {resizeImage, resizeImages} from '../../src/backend/pipeline.js'
 import {PLAIN_RESIZE, type ResizePlan} from '../../src/image/plan.js'
 import {PHOTO, readPhoto} from '../helpers/images.js'
 
-const LIMITS = {maxInputPixels: 50_000_000, timeoutMs: 30_000}
+const LIMITS = {maxInputPixels: 50_000_000, timeoutMs: 30_000, concurrency: 2}
 const SOURCE = readPhoto(PHOTO.jpeg.file) // 600x450, in colour
 const plan = (overrides: Partial<ResizePlan>): ResizePlan => ({format: 'png', width: 600, height: 450, frames: 1, ...PLAIN_RESIZE, ...overrides})
 
@@ -166,6 +166,24 @@ describe('pipeline: several outputs from one decode', () => {
       [60, 45],
     ])
     for (const i of [0, 1]) expect(maxDifference(await pixels(together[i]!.data), await pixels((await resizeImage(SOURCE, plans[i]!, LIMITS)).data)), `output ${i}`).to.equal(0)
+  })
+
+  it('made one at a time or several at once, the outputs are the same bytes, in the same order', async () => {
+    const plans = [plan({format: 'jpeg', width: 320, height: 240}), plan({format: 'png', width: 160, height: 120}), plan({format: 'jpeg', width: 60, height: 45, blur: 1})]
+    const [one, three] = [await resizeImages(SOURCE, plans, {...LIMITS, concurrency: 1}), await resizeImages(SOURCE, plans, {...LIMITS, concurrency: 3})]
+    expect(three.map((output) => output.width)).to.deep.equal([320, 160, 60])
+    for (const i of [0, 1, 2]) expect(three[i]!.data.equals(one[i]!.data), `output ${i}`).to.equal(true)
+  })
+
+  it('one output that fails fails the job, whichever lane made it', async () => {
+    const tooBig = plan({format: 'webp', width: 20_000, height: 15_000})
+    for (const concurrency of [1, 2]) {
+      const failure = await resizeImages(SOURCE, [plan({width: 10, height: 10}), tooBig, plan({width: 20, height: 15})], {...LIMITS, concurrency}).then(
+        () => undefined,
+        (error: unknown) => error,
+      )
+      expect(failure, `concurrency ${concurrency}`).to.have.property('code', 'image_too_large')
+    }
   })
 
   it('a damaged upload fails all of them, as one output would', async () => {

@@ -94,6 +94,8 @@ async function run(request) {
       body.append('scale_factor', scale.value)
     }
     if ($('quality').value !== '') body.append('quality', $('quality').value)
+    if ($('rotate').value !== '0') body.append('rotate', $('rotate').value)
+    for (const id of ['flip', 'flop', 'grayscale']) if ($(id).checked) body.append(id, 'true')
     if ($('format').value) body.append('format', $('format').value)
     say('Uploading…')
     await request(file, body)
