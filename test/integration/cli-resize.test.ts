@@ -92,10 +92,10 @@ describe('imgscale resize against a real server', function () {
   it('refuses what it cannot do in one sentence: no scale, no -o, a batch to stdout', async () => {
     const noScale = await runCli(['resize', PHOTO.jpeg.file, '-o', path.join(dir, 'x.jpg'), ...url()])
     expect(noScale.code).to.equal(1)
-    expect(noScale.stderr).to.equal('imgscale: Give one or more image files, then the scale factor (`imgscale resize a.jpg 0.5`), or --width/--height.\n')
+    expect(noScale.stderr).to.equal('imgscale: Give one or more image files (or http(s) URLs), then the scale factor (`imgscale resize a.jpg 0.5`), or --width/--height, --output or --preset.\n')
     const noOut = await runCli(['resize', PHOTO.jpeg.file, '0.5', ...url()])
     expect(noOut.code).to.not.equal(0)
-    expect(noOut.stderr).to.contain('Missing required flag output')
+    expect(noOut.stderr).to.contain('Missing required flag out')
     const batchToStdout = await runCli(['resize', PHOTO.jpeg.file, PHOTO.png.file, '0.5', '-o', '-', ...url()])
     expect(batchToStdout.code).to.equal(1)
     expect(batchToStdout.stderr).to.equal('imgscale: A batch needs a folder for -o, not "-".\n')

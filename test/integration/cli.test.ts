@@ -82,7 +82,7 @@ describe('client commands against a real server', function () {
     const status = await runCli(['status', stdout.trim(), ...url()])
     expect(status.stdout).to.match(/resize\s+120x120 cover, position attention, quality 60, metadata kept/)
     const json = JSON.parse((await runCli(['status', stdout.trim(), '--json', ...url()])).stdout) as {options: object}
-    expect(json.options).to.deep.equal({scale_factor: null, width: 120, height: 120, fit: 'cover', position: 'attention', quality: 60, format: null, metadata: 'keep'})
+    expect(json.options).to.deep.equal({scale_factor: null, width: 120, height: 120, fit: 'cover', position: 'attention', quality: 60, format: null, metadata: 'keep', crop: null, rotate: 0, flip: false, flop: false, grayscale: false, blur: null, sharpen: null, background: null, preset: null})
     // One side only: the other follows; --format auto negotiates (the CLI names no Accept: the input format).
     const wide = path.join(dir, 'wide.jpg')
     expect((await runCli(['submit', PHOTO.jpeg.file, '--width', '150', '--format', 'auto', '-o', wide, ...url()])).code).to.equal(0)
@@ -309,7 +309,7 @@ describe('submit in batch: many files, one folder of results', function () {
   it('refuses a call without a scale in one sentence, and a folder with no images', async () => {
     const noScale = await runCli(['submit', path.join(inputs, 'a.jpg'), ...url()])
     expect(noScale.code).to.equal(1)
-    expect(noScale.stderr).to.equal('imgscale: Give one or more image files, then the scale factor (`imgscale submit a.jpg 0.5`), or --width/--height.\n')
+    expect(noScale.stderr).to.equal('imgscale: Give one or more image files (or http(s) URLs), then the scale factor (`imgscale submit a.jpg 0.5`), or --width/--height, --output or --preset.\n')
     const empty = await mkdtemp(path.join(dir, 'empty-'))
     const none = await runCli(['submit', empty, '0.5', ...url()])
     expect(none.code).to.equal(1)

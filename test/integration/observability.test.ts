@@ -21,8 +21,8 @@ describe('observability: JSON logs and GET /metrics', function () {
     expect(lines.filter((line) => line['msg'] !== 'request').map((line) => line['msg'])).to.deep.equal(['task queued', 'task processing', 'task done'])
     const requests = lines.filter((line) => line['msg'] === 'request')
     expect(requests[0]).to.include({method: 'POST', path: '/upload', status: 202, level: 30})
-    const output = lines.find((line) => line['msg'] === 'task done')!['output'] as {bytes: number}
-    expect(requests.at(-1)).to.include({method: 'GET', path: `/result/${id}`, status: 200, bytesOut: output.bytes})
+    const [output] = lines.find((line) => line['msg'] === 'task done')!['outputs'] as Array<{bytes: number}>
+    expect(requests.at(-1)).to.include({method: 'GET', path: `/result/${id}`, status: 200, bytesOut: output!.bytes})
     expect(requests.every((line) => typeof line['ms'] === 'number')).to.equal(true)
   })
 

@@ -54,7 +54,7 @@ describe('resize options (contract section 5)', function () {
       const {status} = await resize(readPhoto(input.file), {width: w!, height: h!, fit})
       expect(status.output).to.include({width, height, format: 'jpeg'})
       expect(status.scale_factor).to.equal(null)
-      expect(status.options).to.deep.equal({scale_factor: null, width: Number(w), height: Number(h), fit, position: 'centre', quality: null, format: null, metadata: 'strip'})
+      expect(status.options).to.deep.equal({scale_factor: null, width: Number(w), height: Number(h), fit, position: 'centre', quality: null, format: null, metadata: 'strip', crop: null, rotate: 0, flip: false, flop: false, grayscale: false, blur: null, sharpen: null, background: null, preset: null})
     })
   }
 

@@ -124,9 +124,9 @@ describe('round trips through serve (real workers, real sharp)', function () {
 
     const status = await waitForEnd(served().url, body.task_id!)
     expect(Object.keys(status).sort()).to.deep.equal(
-      ['callback', 'created_at', 'error', 'finished_at', 'input', 'options', 'output', 'result_url', 'scale_factor', 'started_at', 'status', 'task_id'],
+      ['callback', 'created_at', 'error', 'finished_at', 'image_url', 'input', 'options', 'output', 'outputs', 'result_url', 'scale_factor', 'started_at', 'status', 'task_id'],
     )
-    expect(status.options).to.deep.equal({scale_factor: 0.5, width: null, height: null, fit: 'inside', position: 'centre', quality: null, format: null, metadata: 'strip'})
+    expect(status.options).to.deep.equal({scale_factor: 0.5, width: null, height: null, fit: 'inside', position: 'centre', quality: null, format: null, metadata: 'strip', crop: null, rotate: 0, flip: false, flop: false, grayscale: false, blur: null, sharpen: null, background: null, preset: null})
     expect(status.callback).to.equal(null)
     expect(status).to.include({task_id: body.task_id, status: 'done', scale_factor: 0.5, result_url: `/result/${body.task_id}`, error: null})
     const created = Date.parse(status.created_at)
