@@ -4,6 +4,9 @@
  * with expiry), image_url fetched by whichever process runs the task
  * behind its own guard, presets, and the operations end to end.
  */
+import {readdir} from 'node:fs/promises'
+import path from 'node:path'
+
 import {expect} from 'chai'
 import sharp from 'sharp'
 
@@ -12,7 +15,7 @@ import {ImageSource} from '../helpers/image-source.js'
 import {PHOTO, readPhoto} from '../helpers/images.js'
 import {until} from '../helpers/processes.js'
 import {Receiver} from '../helpers/receiver.js'
-import {startServe, type Served} from '../helpers/serve.js'
+import {startServe, tempDataDir, type Served} from '../helpers/serve.js'
 import {endOf, startTopology, type Topology} from '../helpers/topology.js'
 
 const PHOTO_BYTES = readPhoto(PHOTO.jpeg.file) // 600x450
@@ -55,7 +58,10 @@ async function isGrey(image: Buffer): Promise<boolean> {
   return true
 }
 
-function sharedBehaviour(frontEnds: () => string[], source: () => ImageSource): void {
+/** What a mode keeps of a task's outputs: the files in the data directory, or the keys in Redis. */
+type Kept = (id: string) => Promise<string[]>
+
+function sharedBehaviour(frontEnds: () => string[], source: () => ImageSource, kept: Kept): void {
   it('several outputs: sizes known at once, each at /result/<id>/<n>, output 0 also at /result/<id>, one callback', async () => {
     const [url, other] = [frontEnds()[0]!, frontEnds().at(-1)!]
     const receiver = await Receiver.start()
@@ -92,8 +98,10 @@ function sharedBehaviour(frontEnds: () => string[], source: () => ImageSource): 
     const id = await accepted(url, {outputs: JSON.stringify([{width: 50}, {width: 60}, {width: 70}])})
     await endOf(url, id)
     expect((await download(url, `/result/${id}/2`)).status).to.equal(200)
+    expect(await kept(id)).to.have.length(3)
     expect((await fetch(`${url}/tasks/${id}`, {method: 'DELETE'})).status).to.equal(204)
     for (const n of [0, 1, 2]) expect((await download(frontEnds().at(-1)!, `/result/${id}/${n}`)).status).to.equal(404)
+    expect(await kept(id), 'every output is gone at once').to.deep.equal([])
   })
 
   it('outputs with the form\'s own size, 17 outputs, a bad one: 400 before any task', async () => {
@@ -206,21 +214,27 @@ describe('sources, several outputs, presets, operations (contract section 10)', 
 
   describe('embedded', () => {
     let serve: Served
+    const dataDir = tempDataDir()
+    const resultFiles: Kept = async (id) => (await readdir(path.join(dataDir, 'results'))).filter((name) => name.startsWith(id))
     before(async () => {
-      serve = await startServe(['-w', '2', ...FETCH_ARGS, ...PRESET_ARGS])
+      serve = await startServe(['-w', '2', '--data-dir', dataDir, ...FETCH_ARGS, ...PRESET_ARGS])
     })
     after(async () => {
       await serve?.stop()
     })
-    sharedBehaviour(() => [serve.url], () => source)
+    sharedBehaviour(() => [serve.url], () => source, resultFiles)
 
     it('outputs expire with --result-ttl, every one of them, files and all', async () => {
-      const short = await startServe(['-w', '1', '--result-ttl', '1'])
+      const shortDir = tempDataDir()
+      const short = await startServe(['-w', '1', '--result-ttl', '1', '--data-dir', shortDir])
       try {
         const id = await accepted(short.url, {outputs: JSON.stringify([{width: 30}, {width: 40, format: 'png'}])})
         await endOf(short.url, id)
+        const files = async (): Promise<string[]> => (await readdir(path.join(shortDir, 'results'))).filter((name) => name.startsWith(id))
+        expect(await files()).to.deep.equal([`${id}-1.png`, `${id}.jpg`])
         await until('the task to expire', async () => (await fetch(`${short.url}/status/${id}`)).status === 404, 10_000)
         for (const n of [0, 1]) expect((await download(short.url, `/result/${id}/${n}`)).status).to.equal(404)
+        await until('its files to go', async () => (await files()).length === 0, 10_000)
       } finally {
         await short.stop()
       }
@@ -268,7 +282,15 @@ describe('sources, several outputs, presets, operations (contract section 10)', 
     after(async () => {
       await topology?.close()
     })
-    sharedBehaviour(() => topology.frontEnds.map((frontEnd) => frontEnd.url), () => source)
+    const resultKeys: Kept = async (id) => {
+      const probe = topology.redis.client()
+      try {
+        return (await probe.keys(`imgscale:result:${id}*`)).sort()
+      } finally {
+        probe.disconnect()
+      }
+    }
+    sharedBehaviour(() => topology.frontEnds.map((frontEnd) => frontEnd.url), () => source, resultKeys)
 
     it('the guard applies where the connection is made: a worker host without --fetch-allow refuses what a front end let through', async () => {
       const strict = await startTopology({frontEnds: 1, hosts: 1, frontEndArgs: FETCH_ARGS})
