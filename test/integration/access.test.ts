@@ -31,6 +31,9 @@ describe('API keys (contract section 7)', function () {
     ['DELETE', `/tasks/${ULID_ID}`],
     ['GET', '/metrics'],
     ['GET', '/openapi.json'],
+    ['GET', '/presets'],
+    ['GET', `/result/${ULID_ID}/1`],
+    ['POST', '/resize'],
     ['GET', '/no-such-route'],
   ]
   for (const [method, route] of protectedRoutes) {
