@@ -1,6 +1,7 @@
 import {Command} from '@oclif/core'
 
 import {StartupError} from '../errors.js'
+import {checkBooleanVariables} from './env-flags.js'
 
 export abstract class BaseCommand extends Command {
   /**
@@ -11,6 +12,15 @@ export abstract class BaseCommand extends Command {
   protected fail(message: string): never {
     process.stderr.write(`imgscale: ${message}\n`)
     this.exit(1)
+  }
+
+  /** A boolean flag's variable holding neither true nor false stops the command, naming it. */
+  protected checkVariables(flags: Parameters<typeof checkBooleanVariables>[0]): void {
+    try {
+      checkBooleanVariables(flags)
+    } catch (error) {
+      this.fail((error as Error).message)
+    }
   }
 
   /** Waits for a service to start; one that cannot (port in use, Redis unreachable, ...) says why in one sentence. */

@@ -58,10 +58,11 @@ export function tempDataDir(): string {
 const dataDirs = new Set<string>()
 
 /** Starts serve; unless the args name one (or use Redis), it gets a data directory of its own, removed once it exits. */
-export async function startServe(args: string[] = [], options: SpawnOptions = {}): Promise<Served> {
-  const ownDataDir = args.includes('--data-dir') || args.includes('--redis') ? undefined : mkdtempSync(path.join(os.tmpdir(), 'imgscale-test-'))
+export async function startServe(args: string[] = [], options: SpawnOptions & {bare?: boolean} = {}): Promise<Served> {
+  // bare: exactly these args, no port or data directory added (a test that sets them another way, the environment).
+  const ownDataDir = options.bare || args.includes('--data-dir') || args.includes('--redis') ? undefined : mkdtempSync(path.join(os.tmpdir(), 'imgscale-test-'))
   const dataDir = ownDataDir ? ['--data-dir', ownDataDir] : []
-  const {spawned, match} = await spawnReady(['serve', '-p', '0', ...dataDir, ...args], READY, options)
+  const {spawned, match} = await spawnReady(['serve', ...(options.bare ? [] : ['-p', '0']), ...dataDir, ...args], READY, options)
   if (ownDataDir) spawned.child.once('exit', () => rmSync(ownDataDir, {recursive: true, force: true}))
   const backend = match[3] === undefined ? undefined : {host: match[3].replace(/^\[|\]$/g, ''), port: Number(match[4])}
   return {

@@ -7,6 +7,7 @@ import {loadPresets} from '../../image/presets.js'
 import {createLogger} from '../../log.js'
 import {BaseCommand} from '../base-command.js'
 import {ipFlag, portFlag, positiveNumber, secondsFrom} from '../flags.js'
+import {fromEnvironment} from '../env-flags.js'
 import {configFrom, processingFlags, runUntilSignalled, workersFlag} from '../service-flags.js'
 
 const MiB = 1024 * 1024
@@ -27,7 +28,7 @@ server A alone.`
     'IMGSCALE_API_KEYS=k1,k2 <%= config.bin %> serve -i 0.0.0.0 --webhook-secret s3cret',
   ]
 
-  static override flags = {
+  static override flags = fromEnvironment({
     ip: ipFlag({description: 'address server A listens on (IPv4 or IPv6)', default: DEFAULTS.host}),
     port: portFlag({description: 'port server A listens on (0 = any free port)', default: DEFAULTS.port}),
     ...processingFlags,
@@ -45,8 +46,9 @@ server A alone.`
     'keep-alive-timeout': positiveNumber({default: DEFAULTS.keepAliveTimeoutMs / 1000, description: 'seconds an idle keep-alive connection stays open'}),
     'api-key': Flags.string({
       multiple: true,
+      env: 'IMGSCALE_API_KEYS',
       helpValue: '<key>',
-      description: 'require "Authorization: Bearer <key>" on every route but /, /web/* and /healthz (repeatable; also $IMGSCALE_API_KEYS, comma-separated, which keeps keys out of the process list)',
+      description: 'require "Authorization: Bearer <key>" on every route but /, /web/* and /healthz (repeatable; the variable, comma-separated, keeps keys out of the process list)',
     }),
     'webhook-secret': Flags.string({
       env: 'IMGSCALE_WEBHOOK_SECRET',
@@ -79,9 +81,10 @@ server A alone.`
       description:
         'flush uploads, task records and results to the disk before acknowledging them, so accepted tasks survive a power cut; --no-fsync survives a crash of the process only, for 3-11% more photos/s and 15-21% more small images/s on a 2-core VM (docs/performance.md)',
     }),
-  }
+  })
 
   async run(): Promise<void> {
+    this.checkVariables(Serve.flags)
     const {flags} = await this.parse(Serve)
     if (flags.workers === 0 && !flags.redis) this.fail('-w 0 runs server A alone, which needs --redis (workers elsewhere take the tasks).')
     const config = configFrom(flags, {
@@ -96,7 +99,7 @@ server A alone.`
       requestTimeoutMs: Math.round(flags['request-timeout'] * 1000),
       keepAliveTimeoutMs: Math.round(flags['keep-alive-timeout'] * 1000),
       fsync: flags.fsync,
-      apiKeys: apiKeys(flags['api-key']),
+      apiKeys: (flags['api-key'] ?? []).map((key) => key.trim()).filter((key) => key !== ''),
       webhookSecret: flags['webhook-secret'] ?? '',
       webhookBackoffMs: Math.round(flags['webhook-backoff'] * 1000),
       webhookAllow: flags['webhook-allow'] ?? [],
@@ -119,10 +122,4 @@ server A alone.`
       () => service.stop(),
     )
   }
-}
-
-/** --api-key values, else $IMGSCALE_API_KEYS (comma-separated); blanks are no key. */
-function apiKeys(flagged: string[] | undefined): string[] {
-  const keys = flagged ?? (process.env['IMGSCALE_API_KEYS'] ?? '').split(',')
-  return keys.map((key) => key.trim()).filter((key) => key !== '')
 }

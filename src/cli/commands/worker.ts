@@ -1,6 +1,7 @@
 import {createLogger} from '../../log.js'
 import {BaseCommand} from '../base-command.js'
 import {ipFlag, portFlag} from '../flags.js'
+import {fromEnvironment} from '../env-flags.js'
 import {configFrom, processingFlags, runUntilSignalled} from '../service-flags.js'
 
 export default class Worker extends BaseCommand {
@@ -15,13 +16,14 @@ SIGINT/SIGTERM finish the tasks held (bounded by --shutdown-grace), then exit 0.
     '<%= config.bin %> worker --redis redis://10.0.0.5:6379 -w 4 --metrics-port 9464',
   ]
 
-  static override flags = {
+  static override flags = fromEnvironment({
     ...processingFlags,
     'metrics-port': portFlag({char: undefined, description: 'serve /metrics and /healthz on this port (none by default)'}),
     'metrics-ip': ipFlag({char: undefined, default: '127.0.0.1', description: 'address of --metrics-port'}),
-  }
+  })
 
   async run(): Promise<void> {
+    this.checkVariables(Worker.flags)
     const {flags} = await this.parse(Worker)
     if (!flags.redis) this.fail('A worker takes its tasks from Redis: give --redis redis://HOST:PORT (or set IMGSCALE_REDIS_URL).')
     if (flags.workers === 0) this.fail('A worker host needs at least one worker (-w 1 or more).')
