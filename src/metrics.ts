@@ -14,6 +14,8 @@ export interface Levels {
   /** Workers of this process's server B, or of every worker host when tasks live in Redis. */
   workers: () => Promise<PoolHealth>
   diskFull: () => boolean
+  /** --max-queue: what the queue depth is measured against (deploy/prometheus: queue near full). */
+  queueLimit: number
 }
 
 export class Metrics {
@@ -123,6 +125,7 @@ export class Metrics {
       'Wait before forking the replacement of a worker that died soon after another (0: no crash loop).',
       async () => (await workers()).backoffMs / 1000,
     )
+    gauge('imgscale_queue_limit', 'Tasks that may wait before uploads get 503 busy (--max-queue).', () => levels.queueLimit)
     gauge('imgscale_disk_full', '1 while the data directory has no room for uploads or results.', () => Number(levels.diskFull()))
     // The primary's own memory, CPU and event loop lag (process_* and nodejs_*).
     collectDefaultMetrics({register: this.registry})

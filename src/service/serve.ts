@@ -31,7 +31,7 @@ export interface RunningService {
 export async function startService(config: ServiceConfig, presets: Presets, log: Logger): Promise<RunningService> {
   let draining = false
   // Read by the metrics only when scraped, by which time the engine exists.
-  const metrics = new Metrics({counts: () => engine.tasks.counts(), workers: () => engine.workers(), diskFull: () => engine.disk.isFull})
+  const metrics = new Metrics({counts: () => engine.tasks.counts(), workers: () => engine.workers(), diskFull: () => engine.disk.isFull, queueLimit: config.maxQueue})
   // The shared engine's modules (BullMQ, ioredis: about 10 MB of heap) load only when it is used.
   const engine: Engine = config.redisUrl
     ? await (await import('./shared-engine.js')).startSharedEngine(config, metrics, log)

@@ -26,7 +26,7 @@ export interface RunningWorker {
 export async function startWorkerService(config: ServiceConfig, metricsAt: {host: string; port: number} | undefined, log: Logger): Promise<RunningWorker> {
   const target = redisTarget(config.redisUrl)
   let draining = false
-  const metrics = new Metrics({counts: () => host.counts(), workers: async () => host.health(), diskFull: () => false})
+  const metrics = new Metrics({counts: () => host.counts(), workers: async () => host.health(), diskFull: () => false, queueLimit: config.maxQueue})
   const host: WorkerHost = await startWorkerHost(config, target, metrics, log)
   let server: Server | undefined
   if (metricsAt) {

@@ -27,7 +27,7 @@ export const removeDir = (dir: string): void => rmSync(dir, {recursive: true, fo
 
 export function metrics(): Metrics {
   const workers = async (): Promise<PoolHealth> => ({live: 1, wanted: 1, respawning: 0, backoffMs: 0})
-  return new Metrics({counts: async () => ({queued: 0, inflight: 0}), workers, diskFull: () => false})
+  return new Metrics({counts: async () => ({queued: 0, inflight: 0}), workers, diskFull: () => false, queueLimit: 256})
 }
 
 export interface Opened {
