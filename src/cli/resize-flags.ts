@@ -5,7 +5,7 @@
  */
 import {Flags, type Interfaces} from '@oclif/core'
 
-import type {ResizeRequest} from '../client/api-client.js'
+import type {ResizeRequest} from '../client/imgscale.js'
 import {parseFieldList} from '../image/option-fields.js'
 import {BLUR_SIGMA, FITS, MAX_BOX_SIDE, MAX_OUTPUTS, POSITIONS, ROTATIONS, SHARPEN_SIGMA} from '../image/options.js'
 import {positiveNumber} from './flags.js'

@@ -10,7 +10,8 @@ import path from 'node:path'
 import type {ErrorBody} from '../errors.js'
 import {EXTENSION} from '../image/formats.js'
 import type {StatusBody, TaskStatus} from '../tasks/task.js'
-import {ClientError, type ImgscaleClient, type ResizeRequest} from './api-client.js'
+import {ImgscaleClientError} from './client-error.js'
+import {SHORT_WAIT_SECONDS, type Imgscale, type ResizeRequest} from './imgscale.js'
 
 export interface BatchOptions {
   resize: ResizeRequest
@@ -31,6 +32,7 @@ export interface BatchItem {
   error: (Pick<ErrorBody, 'message'> & {code: string | null}) | null
 }
 
+
 /** File names a directory argument stands for: its images, not recursive, sorted. */
 const IMAGE_FILE = /\.(jpe?g|png|webp|avif|gif|tiff?)$/i
 
@@ -50,7 +52,7 @@ export async function expandInputs(inputs: string[]): Promise<string[]> {
 }
 
 export async function runBatch(
-  client: ImgscaleClient,
+  client: Imgscale,
   files: string[],
   options: BatchOptions,
   onItem: (item: BatchItem) => void,
@@ -62,7 +64,7 @@ export async function runBatch(
 
 /** `imgscale resize` of many files: each through `POST /resize`, saved into `outDir`. */
 export async function runResizeBatch(
-  client: ImgscaleClient,
+  client: Imgscale,
   files: string[],
   options: Pick<BatchOptions, 'resize' | 'concurrency'> & {outDir: string},
   onItem: (item: BatchItem) => void,
@@ -87,26 +89,26 @@ async function inLanes(files: string[], concurrency: number, work: (file: string
   return items
 }
 
-async function resizeFile(client: ImgscaleClient, file: string, options: {resize: ResizeRequest; outDir: string}, names: OutputNames): Promise<BatchItem> {
+async function resizeFile(client: Imgscale, file: string, options: {resize: ResizeRequest; outDir: string}, names: OutputNames): Promise<BatchItem> {
   try {
-    const output = await client.resize(file, options.resize, (extension) => names.claim(options.outDir, file, extension ?? 'bin'))
+    const output = await client.resizeTo(file, options.resize, (extension) => names.claim(options.outDir, file, extension ?? 'bin'))
     return {file, taskId: null, status: 'done', output, error: null}
   } catch (error) {
-    if (!(error instanceof ClientError)) throw error
+    if (!(error instanceof ImgscaleClientError)) throw error
     return {file, taskId: null, status: 'failed', output: null, error: {code: error.code ?? null, message: error.message}}
   }
 }
 
-async function processFile(client: ImgscaleClient, file: string, options: BatchOptions, names: OutputNames): Promise<BatchItem> {
+async function processFile(client: Imgscale, file: string, options: BatchOptions, names: OutputNames): Promise<BatchItem> {
   const item: BatchItem = {file, taskId: null, status: 'failed', output: null, error: null}
   try {
     const waiting = options.wait || Boolean(options.outDir)
-    const uploaded = await client.upload(file, options.resize, {wait: waiting})
+    const uploaded = await client.submit(file, {...options.resize, ...(waiting ? {wait: SHORT_WAIT_SECONDS} : {})})
     item.taskId = uploaded.taskId
     item.status = uploaded.status
     if (!waiting) return item
 
-    const final = uploaded.final ?? (await client.waitForEnd(uploaded.taskId, options.timeoutMs))
+    const final = uploaded.final ?? (await client.wait(uploaded.taskId, {timeoutMs: options.timeoutMs}))
     item.status = final.status
     if (final.status !== 'done') {
       item.error = {code: final.error!.code, message: final.error!.message}
@@ -114,7 +116,7 @@ async function processFile(client: ImgscaleClient, file: string, options: BatchO
     }
     if (options.outDir) item.output = (await saveOutputs(client, final, options.outDir, file, names)).join(', ')
   } catch (error) {
-    if (!(error instanceof ClientError)) throw error
+    if (!(error instanceof ImgscaleClientError)) throw error
     item.status = 'failed'
     item.error = {code: error.code ?? null, message: error.message}
   }
@@ -126,7 +128,7 @@ async function processFile(client: ImgscaleClient, file: string, options: BatchO
  * one output as `<stem>.<ext>`, several as `<stem>-<n>.<ext>`, n being the
  * output's index (its `/result/<id>/<n>`). Returns where they went.
  */
-export async function saveOutputs(client: ImgscaleClient, final: StatusBody, outDir: string, file: string, names = new OutputNames()): Promise<string[]> {
+export async function saveOutputs(client: Imgscale, final: StatusBody, outDir: string, file: string, names = new OutputNames()): Promise<string[]> {
   if (final.outputs.length <= 1) return [await client.saveResult(final.task_id, names.claim(outDir, file, EXTENSION[final.output!.format]))]
   const stem = path.basename(file).replace(/\.[^.]*$/, '') || 'image'
   const saved: string[] = []

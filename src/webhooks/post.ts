@@ -3,21 +3,16 @@
  * time and in what is read back, never following a redirect, connecting only
  * where the address guard permits.
  */
-import {createHmac} from 'node:crypto'
 import http from 'node:http'
 import https from 'node:https'
 import {isIP} from 'node:net'
 
 import type {AddressGuard} from '../net/address-guard.js'
 import {hostOf} from '../net/address-guard.js'
+import {signature} from './signature.js'
 
 export interface PostLimits {
   timeoutMs: number
-}
-
-/** `sha256=<hex>`: HMAC-SHA256 of `<timestamp>.<body>` (contract section 6). */
-export function signature(secret: string, timestamp: number, body: string): string {
-  return `sha256=${createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex')}`
 }
 
 /** Resolves with null when the receiver took it (2xx), else with why not, as one short sentence. */

@@ -99,3 +99,30 @@ describe('serve configured through the environment (issue 22)', function () {
     }
   })
 })
+
+describe('oclif plugins (issue 22): did you mean, and shell completion', function () {
+  this.timeout(60_000)
+
+  it('a mistyped command says so and how to list the commands, exit 127', async () => {
+    const run = await runCli(['submt', 'photo.jpg', '0.5'])
+    expect(run.code).to.equal(127)
+    expect(run.stderr).to.match(/submt\b.* is not a imgscale command/)
+    expect(run.stderr).to.match(/imgscale help/)
+  })
+
+  it('autocomplete prints its setup for bash and zsh, and completes the commands', async () => {
+    const home = mkdtempSync(path.join(os.tmpdir(), 'imgscale-home-'))
+    try {
+      for (const shell of ['bash', 'zsh']) {
+        const run = await runCli(['autocomplete', shell], {HOME: home, XDG_CACHE_HOME: path.join(home, '.cache')})
+        expect(run.code, run.stderr).to.equal(0)
+        expect(run.stdout).to.include(`imgscale autocomplete script ${shell}`)
+      }
+      const script = await runCli(['autocomplete', 'script', 'bash'], {HOME: home, XDG_CACHE_HOME: path.join(home, '.cache')})
+      expect(script.code, script.stderr).to.equal(0)
+      expect(script.stdout).to.match(/autocomplete/)
+    } finally {
+      rmSync(home, {recursive: true, force: true})
+    }
+  })
+})

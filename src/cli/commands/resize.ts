@@ -63,7 +63,7 @@ later, or a callback, use \`imgscale submit\`.`
     const file = files[0]!
     const folder = out !== '-' && (await isFolder(out))
     if (folder) await mkdir(out, {recursive: true})
-    const saved = await client.resize(file, request.resize, folder ? (extension) => resultPathIn(out, file, extension ?? 'bin') : out)
+    const saved = await client.resizeTo(file, request.resize, folder ? (extension) => resultPathIn(out, file, extension ?? 'bin') : out)
     if (saved !== '-') this.log(saved)
   }
 }

@@ -18,7 +18,7 @@ export default class Status extends ClientCommand {
     const {args, flags} = await this.parse(Status)
     const client = this.client(flags)
     const status = await client.status(args.id)
-    this.log(flags.json ? JSON.stringify(status, null, 2) : formatStatus(status, client.baseUrl))
+    this.log(flags.json ? JSON.stringify(status, null, 2) : formatStatus(status, client.url))
     if (status.status === 'failed' || status.status === 'cancelled') this.exit(1)
   }
 }

@@ -2,7 +2,8 @@ import {mkdir} from 'node:fs/promises'
 
 import {Args, Flags, ux, type Interfaces} from '@oclif/core'
 
-import {ClientError, type ImgscaleClient, type ResizeRequest} from '../../client/api-client.js'
+import {ImgscaleClientError} from '../../client/client-error.js'
+import {SHORT_WAIT_SECONDS, type Imgscale, type ResizeRequest} from '../../client/imgscale.js'
 import {expandInputs, isFolder, runBatch, saveOutputs} from '../../client/batch.js'
 import {itemLine, progressOn} from '../batch-report.js'
 import {ClientCommand} from '../client-command.js'
@@ -10,6 +11,7 @@ import {serverFlags} from '../flags.js'
 import {resizeFlags, resizeRequestFrom, TOO_FEW_ARGUMENTS} from '../resize-flags.js'
 
 type SubmitFlags = Interfaces.InferredFlags<typeof Submit.flags>
+
 
 export default class Submit extends ClientCommand {
   static override summary = 'Upload images to be scaled; for one file, prints only its task id.'
@@ -80,7 +82,7 @@ gets <name>-<n>.<ext> for each.`
     await this.runOne(client, files[0]!, resize, flags)
   }
 
-  private async runBatch(client: ImgscaleClient, files: string[], resize: ResizeRequest, flags: SubmitFlags): Promise<void> {
+  private async runBatch(client: Imgscale, files: string[], resize: ResizeRequest, flags: SubmitFlags): Promise<void> {
     if (files.length === 0) this.fail('No image files to upload.')
     const progress = progressOn(process.stderr, files.length)
     const items = await runBatch(
@@ -93,9 +95,9 @@ gets <name>-<n>.<ext> for each.`
     if (failed > 0) this.fail(`${failed} of ${files.length} files failed.`)
   }
 
-  private async runOne(client: ImgscaleClient, file: string, resize: ResizeRequest, flags: SubmitFlags): Promise<void> {
+  private async runOne(client: Imgscale, file: string, resize: ResizeRequest, flags: SubmitFlags): Promise<void> {
     const waiting = flags.wait || flags.out !== undefined
-    const uploaded = await client.upload(file, resize, {wait: waiting})
+    const uploaded = await client.submit(file, {...resize, ...(waiting ? {wait: SHORT_WAIT_SECONDS} : {})})
     const id = uploaded.taskId
     this.log(id)
     if (!waiting) return
@@ -104,12 +106,15 @@ gets <name>-<n>.<ext> for each.`
     if (progress) ux.action.start(`Scaling ${file}`, uploaded.status, {stdout: false})
     const final =
       uploaded.final ??
-      (await client.waitForEnd(id, flags.timeout * 1000, (status) => {
-        if (progress) ux.action.status = status.status
+      (await client.wait(id, {
+        timeoutMs: flags.timeout * 1000,
+        onUpdate(status) {
+          if (progress) ux.action.status = status.status
+        },
       }))
     if (progress) ux.action.stop(final.status)
     if (final.status !== 'done') {
-      throw new ClientError(`Task ${id} ${final.status}: ${final.error!.message} (${final.error!.code})`)
+      throw new ImgscaleClientError(`Task ${id} ${final.status}: ${final.error!.message} (${final.error!.code})`, 'task_failed')
     }
     if (!flags.out) return
     if (final.outputs.length > 1 || (await isFolder(flags.out))) {
