@@ -74,6 +74,22 @@ export function openApiDocument(config: Pick<ServiceConfig, 'maxScale' | 'maxUpl
     },
   }
   const unauthorized = error('An API key is required and was missing or wrong (only when the server has keys). `WWW-Authenticate: Bearer`.')
+  /** `/result/<id>` and `/result/<id>/<n>` answer alike. */
+  const resultResponses = {
+    '200': {
+      description: 'The image, with Content-Type, Content-Length, ETag and Content-Disposition.',
+      content: Object.fromEntries(FORMATS.map((format) => [`image/${format}`, {schema: {type: 'string', contentMediaType: `image/${format}`}}])),
+    },
+    '304': {description: 'Not modified (If-None-Match).'},
+    '400': error('invalid_task_id'),
+    '401': unauthorized,
+    '500': internal,
+    '404': error('not_found: no such task, or no such output.'),
+    '409': {description: 'not_ready: still queued or processing.', headers: retryAfter, content: json(ref('Error'))},
+    '410': error('cancelled: the task was cancelled.'),
+    '422': error("The task failed: its error's code (corrupt_image, image_too_large, timeout, worker_failed, fetch_failed, ...)."),
+    '503': unavailable,
+  }
   return {
     openapi: '3.1.0',
     info: {
@@ -177,23 +193,9 @@ export function openApiDocument(config: Pick<ServiceConfig, 'maxScale' | 'maxUpl
         get: {
           ...protectedOp,
           operationId: 'result',
-          summary: 'The resized image of a done task.',
+          summary: 'The resized image of a done task (output 0 of one made with several).',
           parameters: [taskId],
-          responses: {
-            '200': {
-              description: 'The image, with Content-Type, Content-Length, ETag and Content-Disposition.',
-              content: Object.fromEntries(FORMATS.map((format) => [`image/${format}`, {schema: {type: 'string', contentMediaType: `image/${format}`}}])),
-            },
-            '304': {description: 'Not modified (If-None-Match).'},
-            '400': error('invalid_task_id'),
-            '401': unauthorized,
-            '500': internal,
-            '404': error('not_found'),
-            '409': {description: 'not_ready: still queued or processing.', headers: retryAfter, content: json(ref('Error'))},
-            '410': error('cancelled: the task was cancelled.'),
-            '422': error("The task failed: its error's code (corrupt_image, image_too_large, timeout, worker_failed, ...)."),
-            '503': unavailable,
-          },
+          responses: resultResponses,
         },
       },
       '/result/{task_id}/{index}': {
@@ -202,21 +204,7 @@ export function openApiDocument(config: Pick<ServiceConfig, 'maxScale' | 'maxUpl
           operationId: 'resultOutput',
           summary: 'Output n of a done task (contract section 10); /result/{task_id} is output 0.',
           parameters: [taskId, {name: 'index', in: 'path', required: true, description: `0..${MAX_OUTPUTS - 1}, as the status document lists the outputs.`, schema: {type: 'string'}}],
-          responses: {
-            '200': {
-              description: 'The image, with Content-Type, Content-Length, ETag and Content-Disposition.',
-              content: Object.fromEntries(FORMATS.map((format) => [`image/${format}`, {schema: {type: 'string', contentMediaType: `image/${format}`}}])),
-            },
-            '304': {description: 'Not modified (If-None-Match).'},
-            '400': error('invalid_task_id'),
-            '401': unauthorized,
-            '500': internal,
-            '404': error('not_found: no such task, or no such output.'),
-            '409': {description: 'not_ready: still queued or processing.', headers: retryAfter, content: json(ref('Error'))},
-            '410': error('cancelled: the task was cancelled.'),
-            '422': error("The task failed: its error's code."),
-            '503': unavailable,
-          },
+          responses: resultResponses,
         },
       },
       '/presets': {

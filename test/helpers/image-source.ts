@@ -48,6 +48,23 @@ export class ImageSource {
     return source
   }
 
+  /**
+   * The pair the image_url tests use: a source serving `photo` at
+   * /photo.jpg with redirect chains /hop1../hop4 (n hops each), a loop
+   * (/loop-a, /loop-b), /to-ftp, and /elsewhere, a redirect to `other`: the
+   * same photo on 127.0.0.2, which only an explicit --fetch-allow opens.
+   */
+  static async pair(photo: Buffer): Promise<{source: ImageSource; other: ImageSource}> {
+    const source = await ImageSource.start({'/photo.jpg': photo})
+    const other = await ImageSource.start({'/photo.jpg': photo}, {}, '127.0.0.2')
+    for (let n = 1; n <= 4; n++) source.redirect(`/hop${n}`, n === 1 ? source.url('/photo.jpg') : `/hop${n - 1}`)
+    source.redirect('/loop-a', '/loop-b')
+    source.redirect('/loop-b', source.url('/loop-a'))
+    source.redirect('/elsewhere', other.url('/photo.jpg'))
+    source.redirect('/to-ftp', 'ftp://example.com/photo.jpg')
+    return {source, other}
+  }
+
   url(path: string): string {
     const {address, port} = this.server.address() as AddressInfo
     return `http://${hostForUrl(address)}:${port}${path}`

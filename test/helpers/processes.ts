@@ -1,5 +1,6 @@
 /** Finding, probing and waiting on the processes a serve started. */
 import {execFileSync} from 'node:child_process'
+import net from 'node:net'
 import {readFileSync} from 'node:fs'
 
 /** Process ids of the cluster workers of a serve process. */
@@ -39,4 +40,13 @@ export function cpuTicks(pid: number): number {
   // Fields after the command name, which is in parentheses and may hold spaces.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
   return Number(fields[11]) + Number(fields[12])
+}
+
+/** A TCP port free on `host` a moment ago, for a process the test tells where to listen. */
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  const server = net.createServer()
+  await new Promise<void>((resolve) => server.listen(0, host, resolve))
+  const {port} = server.address() as net.AddressInfo
+  await new Promise((resolve) => server.close(resolve))
+  return port
 }

@@ -7,7 +7,6 @@
  */
 import {execFile, spawn, type ChildProcess} from 'node:child_process'
 import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
-import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
@@ -15,20 +14,13 @@ import {promisify} from 'node:util'
 
 import {expect} from 'chai'
 
-import {until} from '../helpers/processes.js'
+import {freePort, until} from '../helpers/processes.js'
 import {RedisServer} from '../helpers/redis-server.js'
 import {BIN, startServe, startWorker, type Served, type WorkerHostProcess} from '../helpers/serve.js'
 
 const DEPLOY = fileURLToPath(new URL('../../deploy/', import.meta.url))
 const run = promisify(execFile)
 
-async function freePort(): Promise<number> {
-  const server = net.createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const {port} = server.address() as net.AddressInfo
-  await new Promise((resolve) => server.close(resolve))
-  return port
-}
 
 describe('deploy/: systemd units and Prometheus files, checked by the real tools (issue 22)', function () {
   this.timeout(120_000)

@@ -1,6 +1,5 @@
 /** Every serve and worker flag from the environment (issue 22): one naming rule, flag beats variable beats default, a bad value names its variable. */
 import {mkdtempSync, rmSync} from 'node:fs'
-import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 
@@ -8,17 +7,11 @@ import {expect} from 'chai'
 
 import {expectError, upload} from '../helpers/api.js'
 import {runCli} from '../helpers/cli.js'
+import {freePort} from '../helpers/processes.js'
 import {PHOTO, readPhoto} from '../helpers/images.js'
 import {startServe} from '../helpers/serve.js'
 import {endOf} from '../helpers/topology.js'
 
-async function freePort(): Promise<number> {
-  const server = net.createServer()
-  await new Promise<void>((resolve) => server.listen(0, '::1', resolve))
-  const {port} = server.address() as net.AddressInfo
-  await new Promise((resolve) => server.close(resolve))
-  return port
-}
 
 describe('serve configured through the environment (issue 22)', function () {
   this.timeout(60_000)
@@ -26,7 +19,7 @@ describe('serve configured through the environment (issue 22)', function () {
   after(() => rmSync(dataDir, {recursive: true, force: true}))
 
   it('a serve configured only by IMGSCALE_* variables: address, port, workers, limits, keys, presets, booleans', async () => {
-    const port = await freePort()
+    const port = await freePort('::1')
     const env = {
       IMGSCALE_IP: '::1',
       IMGSCALE_PORT: String(port),

@@ -12,7 +12,7 @@ import {metric, statusOf, submit, waitForEnd} from '../helpers/api.js'
 import {exchange} from '../helpers/backend.js'
 import {PHOTO, readPhoto, SLOW} from '../helpers/images.js'
 import {logLines, workersThatServed} from '../helpers/logs.js'
-import {alive, cpuTicks, delay, until, workerPids} from '../helpers/processes.js'
+import {alive, cpuTicks, delay, freePort, until, workerPids} from '../helpers/processes.js'
 import {startServe, type Served} from '../helpers/serve.js'
 import {encodeFrame, FrameType} from '../../src/protocol/frame.js'
 
@@ -68,13 +68,6 @@ async function backendAnswers(served: Served): Promise<void> {
   expect(frames[0]?.type).to.equal(FrameType.Result)
 }
 
-async function freePort(): Promise<number> {
-  const server = net.createServer()
-  await new Promise<void>((resolve) => server.listen({host: '127.0.0.1', port: 0}, resolve))
-  const {port} = server.address() as net.AddressInfo
-  await new Promise((resolve) => server.close(resolve))
-  return port
-}
 
 for (const fixedPort of [false, true]) {
   describe(`recovery of server B workers, backend port ${fixedPort ? 'fixed' : '0 (picked at start)'}`, function () {

@@ -5,7 +5,7 @@ import {expect} from 'chai'
 import {expectError, submit, upload, waitForEnd} from '../helpers/api.js'
 import {runCli} from '../helpers/cli.js'
 import {PHOTO, readPhoto} from '../helpers/images.js'
-import {alive, workerPids} from '../helpers/processes.js'
+import {alive, freePort, workerPids} from '../helpers/processes.js'
 import {startServe, tempDataDir} from '../helpers/serve.js'
 
 describe('imgscale serve: start, ready line, flags, shutdown', function () {
@@ -158,12 +158,3 @@ describe('imgscale serve: start, ready line, flags, shutdown', function () {
   })
 })
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = net.createServer()
-    server.listen(0, '127.0.0.1', () => {
-      const {port} = server.address() as net.AddressInfo
-      server.close(() => resolve(port))
-    })
-  })
-}

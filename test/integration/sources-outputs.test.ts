@@ -141,7 +141,7 @@ function sharedBehaviour(frontEnds: () => string[], source: () => ImageSource, k
     const missing = await endsWith('/missing.jpg')
     expect([missing.status, missing.error?.code]).to.deep.equal(['failed', 'fetch_failed'])
     expect(missing.error?.message).to.match(/404/)
-    const redirected = await endsWith('/to-other-loopback')
+    const redirected = await endsWith('/elsewhere')
     expect(redirected.error?.code).to.equal('fetch_failed')
     expect(redirected.error?.message).to.match(/127\.0\.0\.2/)
     const slow = await endsWith('/slow-drip')
@@ -201,10 +201,7 @@ describe('sources, several outputs, presets, operations (contract section 10)', 
   let source: ImageSource
   let other: ImageSource
   before(async () => {
-    source = await ImageSource.start({'/photo.jpg': PHOTO_BYTES})
-    other = await ImageSource.start({'/photo.jpg': PHOTO_BYTES}, {}, '127.0.0.2')
-    for (let n = 1; n <= 4; n++) source.redirect(`/hop${n}`, n === 1 ? source.url('/photo.jpg') : `/hop${n - 1}`)
-    source.redirect('/to-other-loopback', other.url('/photo.jpg'))
+    ;({source, other} = await ImageSource.pair(PHOTO_BYTES))
   })
   after(async () => {
     await source?.close()

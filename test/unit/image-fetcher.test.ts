@@ -28,14 +28,7 @@ describe('image_url: the fetcher', () => {
   let source: ImageSource
   let other: ImageSource
   before(async () => {
-    source = await ImageSource.start({'/photo.jpg': PHOTO_BYTES})
-    // A second server on another loopback address, which only an explicit --fetch-allow opens.
-    other = await ImageSource.start({'/photo.jpg': PHOTO_BYTES}, {}, '127.0.0.2')
-    for (let n = 1; n <= 4; n++) source.redirect(`/hop${n}`, n === 1 ? source.url('/photo.jpg') : `/hop${n - 1}`)
-    source.redirect('/loop-a', '/loop-b')
-    source.redirect('/loop-b', source.url('/loop-a'))
-    source.redirect('/elsewhere', other.url('/photo.jpg'))
-    source.redirect('/to-ftp', 'ftp://example.com/photo.jpg')
+    ;({source, other} = await ImageSource.pair(PHOTO_BYTES))
   })
   after(async () => {
     await source?.close()
