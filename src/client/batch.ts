@@ -32,7 +32,6 @@ export interface BatchItem {
   error: (Pick<ErrorBody, 'message'> & {code: string | null}) | null
 }
 
-
 /** File names a directory argument stands for: its images, not recursive, sorted. */
 const IMAGE_FILE = /\.(jpe?g|png|webp|avif|gif|tiff?)$/i
 
@@ -95,7 +94,7 @@ async function resizeFile(client: Imgscale, file: string, options: {resize: Resi
     return {file, taskId: null, status: 'done', output, error: null}
   } catch (error) {
     if (!(error instanceof ImgscaleClientError)) throw error
-    return {file, taskId: null, status: 'failed', output: null, error: {code: error.code ?? null, message: error.message}}
+    return {file, taskId: null, status: 'failed', output: null, error: {code: error.code, message: error.message}}
   }
 }
 
