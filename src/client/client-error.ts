@@ -12,26 +12,19 @@ export type ClientErrorCode = ErrorCode | 'unreachable' | 'task_failed' | 'clien
 
 export class ImgscaleClientError extends Error {
   override readonly name = 'ImgscaleClientError'
+  /** The HTTP status, when the server answered. */
+  readonly status: number | undefined
+  /** Set when the same request may be sent again: the connection was lost or refused, or the server said when to retry (Retry-After, in ms). */
+  readonly retryAfterMs: number | undefined
+
   constructor(
     /** One sentence, fit for a user. */
     message: string,
     readonly code: ClientErrorCode,
-    options: {
-      /** The HTTP status, when the server answered. */
-      status?: number
-      /**
-       * Set when the same request may be sent again: the connection was lost
-       * or refused, or the server said when to retry (Retry-After, in ms).
-       */
-      retryAfterMs?: number
-      cause?: unknown
-    } = {},
+    options: {status?: number; retryAfterMs?: number; cause?: unknown} = {},
   ) {
     super(message, {cause: options.cause})
     this.status = options.status
     this.retryAfterMs = options.retryAfterMs
   }
-
-  readonly status: number | undefined
-  readonly retryAfterMs: number | undefined
 }
