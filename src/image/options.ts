@@ -69,20 +69,16 @@ export interface ResizeOptions {
   preset: string | null
 }
 
+/** Every operation off: the options' defaults, and a plan's. */
+export const NO_OPERATIONS = {crop: null, rotate: 0, flip: false, flop: false, grayscale: false, blur: null, sharpen: null, background: null} as const
+
 export const DEFAULT_OPTIONS = {
   fit: 'inside',
   position: 'centre',
   quality: null,
   format: null,
   metadata: 'strip',
-  crop: null,
-  rotate: 0,
-  flip: false,
-  flop: false,
-  grayscale: false,
-  blur: null,
-  sharpen: null,
-  background: null,
+  ...NO_OPERATIONS,
   preset: null,
 } as const satisfies Partial<ResizeOptions>
 

@@ -7,7 +7,7 @@
 import {ImgscaleError} from '../errors.js'
 import {parseHexColour, type Rgba} from './colour.js'
 import {ANIMATED_OUTPUT, MAX_SIDE, MIME_TYPE, type ImageFormat} from './formats.js'
-import {QUALITY_FORMATS, type Crop, type Position, type ResizeOptions, type Rotation} from './options.js'
+import {NO_OPERATIONS, QUALITY_FORMATS, type Crop, type Position, type ResizeOptions, type Rotation} from './options.js'
 import type {ImageInfo} from './probe.js'
 
 export interface PixelLimits {
@@ -20,20 +20,7 @@ export interface PixelLimits {
 export type PlanFit = 'fill' | 'cover' | 'contain'
 
 /** Everything but format and size of a plain scale-factor plan (and what a plan recorded before options existed lacks). */
-export const PLAIN_RESIZE = {
-  fit: 'fill',
-  position: 'centre',
-  quality: null,
-  keepMetadata: false,
-  crop: null,
-  rotate: 0,
-  flip: false,
-  flop: false,
-  grayscale: false,
-  blur: null,
-  sharpen: null,
-  background: null,
-} as const satisfies Partial<ResizePlan>
+export const PLAIN_RESIZE = {fit: 'fill', position: 'centre', quality: null, keepMetadata: false, ...NO_OPERATIONS} as const satisfies Partial<ResizePlan>
 
 /** Exactly what a worker is asked to produce. */
 export interface ResizePlan {
