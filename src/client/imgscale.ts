@@ -116,7 +116,7 @@ const FIELDS: Record<keyof ResizeRequest, string> = {
 }
 
 /** A FILE argument that is an http(s) URL is sent as `image_url`: the server fetches it. */
-export const isImageUrl = (file: string): boolean => /^https?:\/\//i.test(file)
+const isImageUrl = (file: string): boolean => /^https?:\/\//i.test(file)
 
 const RETRY_FIRST_PAUSE_MS = 500
 const RETRY_MAX_PAUSE_MS = 10_000

@@ -6,8 +6,8 @@
  * dispatcher, or a worker host, behind its own guard.
  */
 import {ImgscaleError} from '../errors.js'
-import {planOutputs, type PixelLimits} from '../image/plan.js'
-import {probeImage} from '../image/probe.js'
+import {inspectImage} from '../image/inspect.js'
+import type {PixelLimits} from '../image/plan.js'
 import {markFetched, type Task} from '../tasks/task.js'
 import type {ImageFetcher} from './image-fetcher.js'
 
@@ -21,16 +21,12 @@ export async function fetchInput(task: Task, fetcher: ImageFetcher, limits: Pixe
     if (error instanceof ImgscaleError && error.code === 'payload_too_large') throw new ImgscaleError('fetch_failed', error.message)
     throw error
   }
-  const input = await probeImage({filepath: '', size: bytes.length, data: bytes})
-  markFetched(
-    task,
-    input,
-    planOutputs(
-      input,
-      task.outputs.map((output) => output.options),
-      limits,
-      task.accepted,
-    ),
+  const {input, plans} = await inspectImage(
+    bytes,
+    task.outputs.map((output) => output.options),
+    limits,
+    task.accepted,
   )
+  markFetched(task, input, plans)
   return bytes
 }

@@ -10,8 +10,8 @@ import type {ServiceConfig} from '../config.js'
 import {ImgscaleError} from '../errors.js'
 import type {ImageFetcher} from '../fetch/image-fetcher.js'
 import {EXTENSION, MIME_TYPE} from '../image/formats.js'
-import {acceptedFormats, planOutputs, type ResizePlan} from '../image/plan.js'
-import {probeImage} from '../image/probe.js'
+import {inspectImage} from '../image/inspect.js'
+import type {ResizePlan} from '../image/plan.js'
 import type {Metrics} from '../metrics.js'
 import {readUpload} from '../storage/upload-bytes.js'
 import type {TaskBackend} from '../tasks/backend.js'
@@ -34,7 +34,7 @@ export function resizeHandler(config: ServiceConfig, rules: FormRules, tasks: Ta
     ctx.res.once('close', () => {
       if (!ctx.res.writableFinished) left.abort()
     })
-    const {image, plans} = await source(ctx, checked, config, fetcher, left.signal)
+    const {image, plans} = await source(checked, config, fetcher, left.signal)
     let result
     try {
       result = await tasks.resize(plans, image, left.signal)
@@ -60,12 +60,11 @@ export function resizeHandler(config: ServiceConfig, rules: FormRules, tasks: Ta
  * The image and its plan: the upload's, or for an image_url fetched now,
  * here, and judged as an upload would be (502 fetch_failed, 413, 415, 422).
  */
-async function source(ctx: Context, checked: CheckedUpload, config: ServiceConfig, fetcher: ImageFetcher, signal: AbortSignal): Promise<{image: Buffer; plans: ResizePlan[]}> {
-  const {form, plans} = checked
+async function source(checked: CheckedUpload, config: ServiceConfig, fetcher: ImageFetcher, signal: AbortSignal): Promise<{image: Buffer; plans: ResizePlan[]}> {
+  const {form, accepted, plans} = checked
   if (form.image && plans) return {image: await readUpload(form.image), plans}
   const image = await fetcher.fetch(form.imageUrl!, signal)
-  const input = await probeImage({filepath: '', size: image.length, data: image})
-  return {image, plans: planOutputs(input, form.outputs, config, acceptedFormats(ctx.get('Accept')))}
+  return {image, plans: (await inspectImage(image, form.outputs, config, accepted)).plans}
 }
 
 /**

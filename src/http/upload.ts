@@ -12,8 +12,9 @@ import {rm} from 'node:fs/promises'
 import type {Context, Next} from 'koa'
 
 import type {ServiceConfig} from '../config.js'
-import {acceptedFormats, planOutputs, type ResizePlan} from '../image/plan.js'
-import {probeImage, type ImageInfo} from '../image/probe.js'
+import {inspectImage} from '../image/inspect.js'
+import {acceptedFormats, type AcceptedFormats, type ResizePlan} from '../image/plan.js'
+import type {ImageInfo} from '../image/probe.js'
 import type {Metrics} from '../metrics.js'
 import {digestUpload} from '../storage/upload-bytes.js'
 import type {TaskBackend} from '../tasks/backend.js'
@@ -25,6 +26,8 @@ import {applyPreference, requestedWait} from './wait.js'
 
 export interface CheckedUpload {
   form: UploadForm
+  /** What `format=auto` may choose: the request's Accept header. */
+  accepted: AcceptedFormats
   /** null for an image_url: known once it is fetched. */
   input: ImageInfo | null
   plans: ResizePlan[] | null
@@ -37,9 +40,9 @@ export interface CheckedUpload {
  */
 export async function checkUpload(ctx: Context, config: ServiceConfig, rules: FormRules): Promise<CheckedUpload> {
   const form = parseUploadForm((ctx.request.body ?? {}) as FormFields, (ctx.request.files ?? {}) as FormFiles, rules)
-  if (!form.image) return {form, input: null, plans: null}
-  const input = await probeImage(form.image)
-  return {form, input, plans: planOutputs(input, form.outputs, config, acceptedFormats(ctx.get('Accept')))}
+  const accepted = acceptedFormats(ctx.get('Accept'))
+  if (!form.image) return {form, accepted, input: null, plans: null}
+  return {form, accepted, ...(await inspectImage(form.image, form.outputs, config, accepted))}
 }
 
 /** Deletes every file of the request spooled to disk, but `keep` (a task's input by now), whatever went wrong. */
@@ -72,7 +75,7 @@ export function uploadHandler(tasks: TaskBackend, {config, rules, guards, metric
     let keep: UploadedFile | null = null
     try {
       const wait = requestedWait(ctx)
-      const {form, input, plans} = await checkUpload(ctx, config, rules)
+      const {form, accepted, input, plans} = await checkUpload(ctx, config, rules)
       if (form.imageUrl !== null) await guards.fetches.check(form.imageUrl)
       if (form.callbackUrl !== null) await guards.callbacks.check(form.callbackUrl)
       const key = ctx.state['idempotencyKey'] as string | undefined
@@ -80,7 +83,7 @@ export function uploadHandler(tasks: TaskBackend, {config, rules, guards, metric
         outputs: form.outputs.map((options, i) => ({options, plan: plans?.[i] ?? null})),
         input,
         imageUrl: form.imageUrl,
-        accepted: acceptedFormats(ctx.get('Accept')),
+        accepted,
         callbackUrl: form.callbackUrl,
         upload: form.image,
       }

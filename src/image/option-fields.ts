@@ -191,7 +191,7 @@ function choice<T extends string>(fields: FormFields, name: string, values: read
   return value
 }
 
-export function invalidOption(name: string, accepts: string, problem: string): ImgscaleError {
+function invalidOption(name: string, accepts: string, problem: string): ImgscaleError {
   return new ImgscaleError('invalid_option', `${name} must be ${accepts}; ${problem}.`)
 }
 

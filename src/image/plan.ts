@@ -7,7 +7,7 @@
 import {ImgscaleError} from '../errors.js'
 import {parseHexColour, type Rgba} from './colour.js'
 import {ANIMATED_OUTPUT, MAX_SIDE, MIME_TYPE, type ImageFormat} from './formats.js'
-import {NO_OPERATIONS, QUALITY_FORMATS, type Crop, type Position, type ResizeOptions, type Rotation} from './options.js'
+import {NO_OPERATIONS, QUALITY_FORMATS, type Position, type ResizeOptions} from './options.js'
 import type {ImageInfo} from './probe.js'
 
 export interface PixelLimits {
@@ -22,8 +22,8 @@ export type PlanFit = 'fill' | 'cover' | 'contain'
 /** Everything but format and size of a plain scale-factor plan (and what a plan recorded before options existed lacks). */
 export const PLAIN_RESIZE = {fit: 'fill', position: 'centre', quality: null, keepMetadata: false, ...NO_OPERATIONS} as const satisfies Partial<ResizePlan>
 
-/** Exactly what a worker is asked to produce. */
-export interface ResizePlan {
+/** Exactly what a worker is asked to produce; the operations as the user gave them, but the background as sharp takes it. */
+export interface ResizePlan extends Pick<ResizeOptions, 'crop' | 'rotate' | 'flip' | 'flop' | 'grayscale' | 'blur' | 'sharpen'> {
   format: ImageFormat
   /** Size of one output frame. */
   width: number
@@ -37,15 +37,6 @@ export interface ResizePlan {
   quality: number | null
   /** Keep EXIF, XMP and the ICC profile instead of stripping them and converting to sRGB. */
   keepMetadata: boolean
-  /** Before the resize, in this order: a region of the oriented input, a quarter turn, mirrors. */
-  crop: Crop | null
-  rotate: Rotation
-  flip: boolean
-  flop: boolean
-  /** After the resize. */
-  grayscale: boolean
-  blur: number | null
-  sharpen: number | null
   /** Padding of `contain` and what alpha is flattened onto; null: black, transparent where the format has alpha. */
   background: Rgba | null
 }

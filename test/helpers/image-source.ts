@@ -70,6 +70,11 @@ export class ImageSource {
     return `http://${hostForUrl(address)}:${port}${path}`
   }
 
+  /** Serves these bytes at `path` from now on. */
+  serve(path: string, bytes: Buffer): void {
+    this.files[path] = bytes
+  }
+
   /** Adds redirects once the server's own URLs are known. */
   redirect(from: string, to: string): void {
     this.redirects[from] = to

@@ -12,7 +12,7 @@ import sharp from 'sharp'
 
 import {expectError, resize, statusOf, upload, type StatusDoc, type UploadParts} from '../helpers/api.js'
 import {ImageSource} from '../helpers/image-source.js'
-import {PHOTO, readPhoto} from '../helpers/images.js'
+import {PHOTO, pngClaiming, readPhoto} from '../helpers/images.js'
 import {until} from '../helpers/processes.js'
 import {Receiver} from '../helpers/receiver.js'
 import {startServe, tempDataDir, type Served} from '../helpers/serve.js'
@@ -180,6 +180,22 @@ function sharedBehaviour(frontEnds: () => string[], source: () => ImageSource, k
     await expectError(await resize(url, parts({outputs: '[{"width": 10}, {"width": 20}]'})), 400, 'invalid_request')
     const one = await resize(url, parts({outputs: '[{"width": 10}]'}))
     expect([one.status, one.headers.get('x-imgscale-width')]).to.deep.equal([200, '10'])
+  })
+
+  it('DELETE while the image is being fetched: the task ends cancelled, and the fetch giving up later does not end it again', async () => {
+    const url = frontEnds()[0]!
+    const id = await accepted(url, {image_url: source().url('/slow-drip'), scale_factor: '0.5'}, null)
+    await until('the fetch to start', async () => (await statusOf(url, id)).status === 'processing', 10_000)
+    expect((await fetch(`${url}/tasks/${id}`, {method: 'DELETE'})).status).to.equal(204)
+    // The slow source outlasts --fetch-timeout (2 s): the fetch fails after the DELETE.
+    await new Promise((resolve) => setTimeout(resolve, 3_000))
+    const after = await statusOf(frontEnds().at(-1)!, id)
+    expect([after.status, after.error?.code]).to.deep.equal(['cancelled', 'cancelled'])
+  })
+
+  it('/resize with an image_url whose header is over the pixel limit: 422 image_too_large', async () => {
+    source().serve('/bomb.png', pngClaiming(20_000, 20_000))
+    await expectError(await resize(frontEnds()[0]!, {fields: {image_url: source().url('/bomb.png'), scale_factor: '0.5'}}), 422, 'image_too_large')
   })
 
   it('presets: GET /presets lists them; preset=NAME starts from one, the request overrides it; an unknown one is 400', async () => {
