@@ -6,7 +6,7 @@
  *   ipx     ipx 3 (Nuxt Image's server): one GET of a file on its own disk
  *   limit   sharp alone in one process, default settings, buffer to buffer
  *
- * The same images (every photo of ../shared/fixtures/photos at scale 0.5,
+ * The same images (every photo of test/fixtures/photos at scale 0.5,
  * and the same photos shrunk to fit 320x240), the same output sizes and
  * formats, at concurrency 1 and a saturating concurrency. Short runs of the
  * four alternate while every server stays up; each figure is the median

@@ -1,5 +1,5 @@
 /**
- * The fixed workloads: every photo in ../shared/fixtures/photos at scale 0.5
+ * The fixed workloads: every photo in test/fixtures/photos at scale 0.5
  * ("photos"), and the same photos pre-shrunk to fit 320x240 ("small", where
  * per-task overhead dominates). Each image carries the plan server A would
  * make for it, so the sharp-only limit runs exactly the same resize.

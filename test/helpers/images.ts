@@ -1,23 +1,18 @@
 /**
- * Test images: the real photos in ../shared/fixtures/photos, and images made
- * here with sharp for the cases no photo covers (EXIF rotation, animation,
- * AVIF/TIFF input, damaged and oversized files).
+ * Test images: the real photos in test/fixtures/photos (their sources and
+ * licences in ATTRIBUTION.md there), and images made here with sharp for the
+ * cases no photo covers (EXIF rotation, animation, AVIF/TIFF input, damaged
+ * and oversized files).
  */
-import {existsSync, readFileSync} from 'node:fs'
+import {readFileSync} from 'node:fs'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 import zlib from 'node:zlib'
 
 import sharp from 'sharp'
 
-/** `shared/fixtures/photos` beside the repository, looked for upwards: mutation testing runs the tests from a copy inside it. */
-export const PHOTOS = (() => {
-  for (let dir = path.dirname(fileURLToPath(import.meta.url)); dir !== path.dirname(dir); dir = path.dirname(dir)) {
-    const photos = path.join(dir, 'shared', 'fixtures', 'photos')
-    if (existsSync(photos)) return photos + path.sep
-  }
-  throw new Error('The photos (../shared/fixtures/photos beside the repository) are missing.')
-})()
+/** The repository's own copy of the photos, found from this file (mutation testing runs the tests from a copy of the tree). */
+export const PHOTOS = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'photos') + path.sep
 
 export const photo = (name: string): string => PHOTOS + name
 
