@@ -95,6 +95,20 @@ export const DEFAULTS = {
   fetchAllow: [] as readonly string[],
   /** Requests may name a preset and nothing else (contract section 10). */
   presetsOnly: false,
+  /** Where `/img/.../local/<path>` sources live; empty: local sources are off (contract section 12). */
+  sourceDir: '',
+  /** URL prefixes `/img/.../url/<base64url>` sources must start with; none: url sources are off. */
+  sourceOrigins: [] as readonly string[],
+  /** HMAC-SHA256 keys of `/img` signatures, the first signing, all verifying (rotation); none: the signature is `unsafe`. */
+  urlKeys: [] as readonly string[],
+  /** `Cache-Control: public, max-age` of `/img` answers: a year, as imgproxy and ipx default to. */
+  imgMaxAgeSeconds: 31_536_000,
+  /** The `/img` result cache's folder; empty: `<data-dir>/cache`. */
+  cacheDir: '',
+  /** Bytes the result cache may hold on disk, the least recently used going first; 0 turns it off. */
+  cacheMaxBytes: 1024 * MiB,
+  /** A `url/` source's bytes are kept in the cache this long, so its many sizes fetch it once. */
+  sourceTtlMs: 3_600_000,
 } as const
 
 /** Limits that have no flag because no user has a reason to move them. */
@@ -183,6 +197,14 @@ export const FIXED = {
   webhookMaxAnswerBytes: 4096,
   /** How often due callbacks are looked for, at most (sooner when a task ends). */
   webhookPollMs: 1_000,
+  /**
+   * `image_url` fetches under way at once in one `serve`, outside the
+   * workers' slots: a slow origin holds one of these, never a worker, and
+   * fetched images waiting for a worker are bounded by it.
+   */
+  fetchConcurrency: 8,
+  /** A result cache entry larger than this is served but not kept: one image never pushes out the rest. */
+  cacheMaxEntryFraction: 0.25,
 } as const
 
 /** What server A and the dispatcher need to know: one value for every key of DEFAULTS. */

@@ -16,6 +16,8 @@ export interface Levels {
   diskFull: () => boolean
   /** --max-queue: what the queue depth is measured against (deploy/prometheus: queue near full). */
   queueLimit: number
+  /** The /img result cache's size on disk (serve only). */
+  cache?: () => {bytes: number; entries: number}
 }
 
 export class Metrics {
@@ -100,6 +102,26 @@ export class Metrics {
     registers: [this.registry],
   })
 
+  private readonly imgAnswers = new Counter({
+    name: 'imgscale_img_cache_total',
+    help: 'GET /img images answered, by how: "hit" from the result cache, "miss" made for this request, "shared" made for another request that asked first.',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  })
+
+  private readonly imgJobs = new Counter({
+    name: 'imgscale_img_jobs_total',
+    help: 'Images GET /img sent to server B (one per miss, however many requests shared it), by error code ("" when made).',
+    labelNames: ['code'] as const,
+    registers: [this.registry],
+  })
+
+  private readonly evictions = new Counter({
+    name: 'imgscale_img_cache_evictions_total',
+    help: 'Result cache entries deleted to keep the cache within --cache-max-mb, least recently used first.',
+    registers: [this.registry],
+  })
+
   constructor(levels: Levels) {
     // Several gauges show parts of one read (in Redis mode, a round trip): one read per scrape.
     const counts = oncePerScrape(levels.counts)
@@ -127,6 +149,11 @@ export class Metrics {
     )
     gauge('imgscale_queue_limit', 'Tasks that may wait before uploads get 503 busy (--max-queue).', () => levels.queueLimit)
     gauge('imgscale_disk_full', '1 while the data directory has no room for uploads or results.', () => Number(levels.diskFull()))
+    if (levels.cache) {
+      const cache = levels.cache
+      gauge('imgscale_img_cache_bytes', 'Bytes the /img result cache holds on disk.', () => cache().bytes)
+      gauge('imgscale_img_cache_entries', 'Entries in the /img result cache (images, and url/ sources within --source-ttl).', () => cache().entries)
+    }
     // The primary's own memory, CPU and event loop lag (process_* and nodejs_*).
     collectDefaultMetrics({register: this.registry})
   }
@@ -138,6 +165,18 @@ export class Metrics {
 
   resizeEnded(code: ErrorCode | ''): void {
     this.resizes.inc({code})
+  }
+
+  imgAnswered(outcome: 'hit' | 'miss' | 'shared'): void {
+    this.imgAnswers.inc({outcome})
+  }
+
+  imgJobEnded(code: ErrorCode | ''): void {
+    this.imgJobs.inc({code})
+  }
+
+  cacheEvicted(): void {
+    this.evictions.inc()
   }
 
   taskRetried(): void {

@@ -9,11 +9,14 @@ import {ImgscaleError} from '../errors.js'
 import type {Metrics} from '../metrics.js'
 import type {DiskState} from '../storage/disk-state.js'
 import type {TaskBackend} from '../tasks/backend.js'
+import type {ResultCache} from '../cache/result-cache.js'
+import type {SourceRules} from '../img/source.js'
 import type {ImageFetcher} from '../fetch/image-fetcher.js'
 import {presetsBody, type Presets} from '../image/presets.js'
 import type {AddressGuard} from '../net/address-guard.js'
 import {requireApiKey} from './auth.js'
 import {errorHandler} from './error-handler.js'
+import {imgRoute} from './img.js'
 import {ByteBudget} from './byte-budget.js'
 import {checkUploadHeaders, holdInMemory, parseMultipart} from './multipart.js'
 import {opsRoutes} from './ops-routes.js'
@@ -41,6 +44,10 @@ export interface AppDeps {
   fetcher: ImageFetcher
   /** The operator's presets (contract section 10). */
   presets: Presets
+  /** What `/img` makes, kept (contract section 12). */
+  cache: ResultCache
+  /** Where `/img` sources may come from. */
+  sources: SourceRules
 }
 
 export function createApp(deps: AppDeps, log: Logger): Koa {
@@ -99,6 +106,8 @@ export function createApp(deps: AppDeps, log: Logger): Koa {
   app.silent = true
   app.use(requestLog(log, metrics))
   app.use(errorHandler(log))
+  // Its signature is its access control: an <img> sends no Authorization header.
+  app.use(imgRoute({config, rules, sources: deps.sources, tasks, fetcher: deps.fetcher, cache: deps.cache, metrics, draining: deps.draining}))
   app.use(requireApiKey(config.apiKeys))
   app.use(jsonOptions)
   app.use(router.routes())

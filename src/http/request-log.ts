@@ -18,7 +18,7 @@ export function requestLog(log: Logger, metrics: Metrics) {
       // 'close' comes after the body (a streamed result too) is sent, or the client left.
       ctx.res.once('close', () => {
         // The route pattern, never the raw path, so the metric has a bounded set of labels.
-        const route = (ctx as {_matchedRoute?: string})._matchedRoute ?? 'unmatched'
+        const route = (ctx as {_matchedRoute?: string})._matchedRoute ?? (ctx.path.startsWith('/img/') ? '/img/*' : 'unmatched')
         metrics.request(ctx.method, route, ctx.status)
         log[PROBES.has(route) ? 'debug' : 'info'](
           {

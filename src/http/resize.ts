@@ -21,6 +21,13 @@ import type {FormRules} from './upload-form.js'
 /** What processing reveals, as the answer to a request that waited for it (a task would fail with 422 instead). */
 const STATUS_OF = {timeout: 504, worker_failed: 502} as Partial<Record<string, number>>
 
+/** A processing failure as the answer of a request that waited for the image (/resize, /img). */
+export function processingFailure(error: unknown): ImgscaleError {
+  const failure = error instanceof ImgscaleError ? error : new ImgscaleError('internal', 'The image could not be processed.', {cause: error})
+  const status = STATUS_OF[failure.code]
+  return status ? new ImgscaleError(failure.code, failure.message, {status}) : failure
+}
+
 export function resizeHandler(config: ServiceConfig, rules: FormRules, tasks: TaskBackend, fetcher: ImageFetcher, metrics: Metrics) {
   // Every /resize body is received in memory (holdInMemory, required): nothing is spooled to discard.
   return async function resize(ctx: Context): Promise<void> {
@@ -39,10 +46,9 @@ export function resizeHandler(config: ServiceConfig, rules: FormRules, tasks: Ta
     try {
       result = await tasks.resize(plans, image, left.signal)
     } catch (error) {
-      const failure = error instanceof ImgscaleError ? error : new ImgscaleError('internal', 'The image could not be processed.', {cause: error})
+      const failure = processingFailure(error)
       metrics.resizeEnded(failure.code)
-      const status = STATUS_OF[failure.code]
-      throw status ? new ImgscaleError(failure.code, failure.message, {status}) : failure
+      throw failure
     }
     metrics.resizeEnded('')
     const {format, width, height} = result.header.outputs[0]!

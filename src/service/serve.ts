@@ -4,15 +4,20 @@
  * handle whose `stop` drains and shuts everything down in the reverse order.
  */
 import type {Server} from 'node:http'
+import {realpath} from 'node:fs/promises'
+import path from 'node:path'
 
 import type {Logger} from 'pino'
 
 import {hostForUrl} from '../address.js'
-import type {ServiceConfig} from '../config.js'
+import {ResultCache} from '../cache/result-cache.js'
+import {FIXED, type ServiceConfig} from '../config.js'
+import {StartupError} from '../errors.js'
 import {createApp} from '../http/app.js'
 import {listen} from '../http/listen.js'
 import {fetcherOf, fetchGuardOf} from '../fetch/image-fetcher.js'
 import type {Presets} from '../image/presets.js'
+import {sourceOriginsOf, type SourceRules} from '../img/source.js'
 import {Metrics} from '../metrics.js'
 import {AddressGuard} from '../net/address-guard.js'
 import {CallbackDeliverer} from '../webhooks/deliverer.js'
@@ -31,7 +36,22 @@ export interface RunningService {
 export async function startService(config: ServiceConfig, presets: Presets, log: Logger): Promise<RunningService> {
   let draining = false
   // Read by the metrics only when scraped, by which time the engine exists.
-  const metrics = new Metrics({counts: () => engine.tasks.counts(), workers: () => engine.workers(), diskFull: () => engine.disk.isFull, queueLimit: config.maxQueue})
+  const metrics = new Metrics({
+    counts: () => engine.tasks.counts(),
+    workers: () => engine.workers(),
+    diskFull: () => engine.disk.isFull,
+    queueLimit: config.maxQueue,
+    cache: () => ({bytes: cache.bytes, entries: cache.entries}),
+  })
+  const sources = await sourceRulesOf(config)
+  const cache = await ResultCache.open(
+    config.cacheDir || path.join(config.dataDir, 'cache'),
+    {maxBytes: config.cacheMaxBytes, maxEntryBytes: Math.floor(config.cacheMaxBytes * FIXED.cacheMaxEntryFraction)},
+    {evicted: () => metrics.cacheEvicted()},
+    log,
+  ).catch((error: NodeJS.ErrnoException) => {
+    throw new StartupError(`The result cache cannot be opened (${error.code ?? error.message}): check --cache-dir.`)
+  })
   // The shared engine's modules (BullMQ, ioredis: about 10 MB of heap) load only when it is used.
   const engine: Engine = config.redisUrl
     ? await (await import('./shared-engine.js')).startSharedEngine(config, metrics, log)
@@ -54,6 +74,8 @@ export async function startService(config: ServiceConfig, presets: Presets, log:
         guards,
         fetcher: fetcherOf(config),
         presets,
+        cache,
+        sources,
       },
       log,
     )
@@ -79,4 +101,21 @@ export async function startService(config: ServiceConfig, presets: Presets, log:
       await engine.close()
     },
   }
+}
+
+/** Where /img sources may come from: the source dir's real path (checked now), and the allowed URL prefixes. */
+async function sourceRulesOf(config: ServiceConfig): Promise<SourceRules> {
+  let sourceDir = ''
+  if (config.sourceDir !== '') {
+    sourceDir = await realpath(config.sourceDir).catch((error: NodeJS.ErrnoException) => {
+      throw new StartupError(`--source-dir ${config.sourceDir} cannot be used (${error.code ?? error.message}).`)
+    })
+  }
+  let sourceOrigins: string[]
+  try {
+    sourceOrigins = sourceOriginsOf(config.sourceOrigins)
+  } catch (error) {
+    throw new StartupError((error as Error).message)
+  }
+  return {sourceDir, sourceOrigins}
 }

@@ -109,14 +109,23 @@ describe('API keys (contract section 7)', function () {
 })
 
 describe('serve on a non-loopback address', () => {
-  const warning = /^imgscale: warning: serving on 0\.0\.0\.0, which is not loopback, without an API key/m
+  const apiWarning = /^imgscale: warning: serving on 0\.0\.0\.0, which is not loopback, without an API key/m
+  const urlWarning = /^imgscale: warning: serving on 0\.0\.0\.0, which is not loopback, without a URL key/m
 
-  it('without an API key prints one warning line on stderr; with one, or on loopback, none', async () => {
-    for (const [args, warns] of [[['-i', '0.0.0.0'], true], [['-i', '0.0.0.0', '--api-key', KEY], false], [['-i', '127.0.0.1'], false]] as const) {
+  it('without an API key, or without a URL key (contract 12), prints one warning line for each on stderr; with them, or on loopback, none', async () => {
+    const cases = [
+      [['-i', '0.0.0.0'], true, true],
+      [['-i', '0.0.0.0', '--api-key', KEY], false, true],
+      [['-i', '0.0.0.0', '--url-key', 'url-key-0123456789'], true, false],
+      [['-i', '0.0.0.0', '--api-key', KEY, '--url-key', 'url-key-0123456789'], false, false],
+      [['-i', '127.0.0.1'], false, false],
+    ] as const
+    for (const [args, apiWarns, urlWarns] of cases) {
       const served = await startServe([...args])
       try {
-        expect(warning.test(served.stderr()), args.join(' ')).to.equal(warns)
-        if (warns) expect(served.stderr().split('\n').filter((line) => line.includes('warning'))).to.have.length(1)
+        expect(apiWarning.test(served.stderr()), args.join(' ')).to.equal(apiWarns)
+        expect(urlWarning.test(served.stderr()), args.join(' ')).to.equal(urlWarns)
+        expect(served.stderr().split('\n').filter((line) => line.includes('warning')), args.join(' ')).to.have.length(Number(apiWarns) + Number(urlWarns))
       } finally {
         expect(await served.stop(), `${args.join(' ')}: ${served.stderr()}`).to.equal(0)
       }

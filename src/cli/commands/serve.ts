@@ -75,6 +75,22 @@ server A alone.`
     }),
     presets: Flags.file({exists: true, helpValue: '<file>', description: 'presets from a JSON file: {"NAME": {"width": 320, "format": "webp"}, ...}'}),
     'presets-only': Flags.boolean({default: DEFAULTS.presetsOnly, description: 'requests may name a preset and nothing else (any other option: 400 invalid_option)'}),
+    'source-dir': Flags.directory({exists: true, helpValue: '<dir>', description: 'serve GET /img/.../local/<path> from files under this directory (none: local sources are off)'}),
+    'source-origin': Flags.string({
+      multiple: true,
+      helpValue: '<url-prefix>',
+      description: 'let GET /img/.../url/<base64url> fetch URLs that start with this prefix, e.g. https://cdn.example.com/images/ (repeatable; none: url sources are off)',
+    }),
+    'url-key': Flags.string({
+      multiple: true,
+      env: 'IMGSCALE_URL_KEYS',
+      helpValue: '<key>',
+      description: 'HMAC-SHA256 key /img URLs are signed with (repeatable, to rotate keys: the first signs, all verify; none: the signature is "unsafe")',
+    }),
+    'img-max-age': Flags.integer({min: 0, default: DEFAULTS.imgMaxAgeSeconds, description: 'seconds browsers and CDNs may keep an /img answer (Cache-Control: public, max-age)'}),
+    'cache-dir': Flags.string({helpValue: '<dir>', description: 'where the /img result cache lives (default: <data-dir>/cache; one serve per directory)'}),
+    'cache-max-mb': Flags.integer({min: 0, default: DEFAULTS.cacheMaxBytes / MiB, description: 'MiB the /img result cache keeps on disk, least recently used out first (0: off)'}),
+    'source-ttl': secondsFrom(0)({default: DEFAULTS.sourceTtlMs / 1000, description: 'seconds a url/ source\'s bytes are kept in the cache, so its many sizes fetch it once'}),
     fsync: Flags.boolean({
       allowNo: true,
       default: DEFAULTS.fsync,
@@ -104,12 +120,22 @@ server A alone.`
       webhookBackoffMs: Math.round(flags['webhook-backoff'] * 1000),
       webhookAllow: flags['webhook-allow'] ?? [],
       presetsOnly: flags['presets-only'],
+      sourceDir: flags['source-dir'] ?? '',
+      sourceOrigins: flags['source-origin'] ?? [],
+      urlKeys: (flags['url-key'] ?? []).map((key) => key.trim()).filter((key) => key !== ''),
+      imgMaxAgeSeconds: flags['img-max-age'],
+      cacheDir: flags['cache-dir'] ?? '',
+      cacheMaxBytes: flags['cache-max-mb'] * MiB,
+      sourceTtlMs: Math.round(flags['source-ttl'] * 1000),
     })
     const presets = await this.started(loadPresets(flags.preset ?? [], flags.presets, config.maxScale))
     if (config.presetsOnly && presets.size === 0) this.fail('--presets-only needs presets: give --preset or --presets.')
     const log = createLogger(flags['log-level'])
     if (!isLoopback(config.host) && config.apiKeys.length === 0) {
       process.stderr.write(`imgscale: warning: serving on ${config.host}, which is not loopback, without an API key: anyone who reaches it can use it (set --api-key or IMGSCALE_API_KEYS).\n`)
+    }
+    if (!isLoopback(config.host) && config.urlKeys.length === 0) {
+      process.stderr.write(`imgscale: warning: serving on ${config.host}, which is not loopback, without a URL key: anyone who reaches it can have /img make any image (set --url-key or IMGSCALE_URL_KEYS).\n`)
     }
 
     // Loaded here, not at the top: oclif imports every command to list them, and
