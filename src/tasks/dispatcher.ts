@@ -43,6 +43,13 @@ type Work = {task: Task; image?: Buffer | undefined} | {instant: Instant}
 
 export class Dispatcher {
   private readonly waiting: Work[] = []
+  /**
+   * `image_url` tasks are fetched before they take a worker slot, at most
+   * FIXED.fetchConcurrency at once: a slow origin holds a fetch, never a
+   * worker. Fetched ones run before the rest of the queue.
+   */
+  private fetching = 0
+  private readonly fetched: Work[] = []
   private running = 0
   /** Uploads being stored right now: they hold a queue place already. */
   private accepting = 0
@@ -62,7 +69,7 @@ export class Dispatcher {
   ) {}
 
   get queued(): number {
-    return this.waiting.length
+    return this.waiting.length + this.fetching + this.fetched.length
   }
 
   get inflight(): number {
@@ -71,8 +78,9 @@ export class Dispatcher {
 
   /** Throws `busy` when new work would be refused. Cheap: also checked before an upload is read. */
   checkRoom(): void {
-    const waiting = this.waiting.length + this.accepting
-    if (this.running >= this.limits.maxInflight && waiting >= this.limits.maxQueue) {
+    const waiting = this.queued + this.accepting
+    // Counted together: work being fetched holds no slot, yet must not be taken without bound.
+    if (this.running + waiting >= this.limits.maxInflight + this.limits.maxQueue) {
       throw new ImgscaleError('busy', `The server is busy (${waiting} images waiting); try again shortly.`, {
         retryAfter: FIXED.retryAfterSeconds,
       })
@@ -130,8 +138,11 @@ export class Dispatcher {
 
   /** Takes a queued task out of the queue (it was cancelled): it never runs. */
   withdraw(task: Task): void {
-    const index = this.waiting.findIndex((work) => 'task' in work && work.task === task)
-    if (index >= 0) this.waiting.splice(index, 1)
+    // One being fetched is dropped when its fetch ends (it is cancelled by then).
+    for (const list of [this.waiting, this.fetched]) {
+      const index = list.findIndex((work) => 'task' in work && work.task === task)
+      if (index >= 0) list.splice(index, 1)
+    }
   }
 
   /** Shutdown, step 1: nothing more is sent to server B; queued tasks stay queued (on disk, for the next start). */
@@ -155,12 +166,46 @@ export class Dispatcher {
   }
 
   private pump(): void {
-    while (!this.paused && this.running < this.limits.maxInflight && this.waiting.length > 0) {
-      this.running++
-      void this.run(this.waiting.shift()!)
+    if (!this.paused) {
+      this.startFetches()
+      while (this.running < this.limits.maxInflight) {
+        const work = this.fetched.shift() ?? this.takeRunnable()
+        if (!work) break
+        this.running++
+        void this.run(work)
+      }
     }
     if (this.running === 0) {
       for (const resolve of this.settledWaiters.splice(0)) resolve()
+    }
+  }
+
+  /** The first queued work whose image is at hand (uploaded, or a /resize's). */
+  private takeRunnable(): Work | undefined {
+    const index = this.waiting.findIndex((work) => !needsFetch(work))
+    return index < 0 ? undefined : this.waiting.splice(index, 1)[0]
+  }
+
+  private startFetches(): void {
+    while (this.fetching < FIXED.fetchConcurrency) {
+      const index = this.waiting.findIndex(needsFetch)
+      if (index < 0) return
+      const [work] = this.waiting.splice(index, 1) as [{task: Task}]
+      this.fetching++
+      void this.prefetch(work.task)
+    }
+  }
+
+  /** A fetched image is not stored: a task run again (after a restart) fetches it again. */
+  private async prefetch(task: Task): Promise<void> {
+    try {
+      const image = await this.fetchInput(task)
+      if (task.status !== 'cancelled') this.fetched.push({task, image})
+    } catch (error) {
+      await this.failTask(task, error)
+    } finally {
+      this.fetching--
+      this.pump()
     }
   }
 
@@ -176,18 +221,21 @@ export class Dispatcher {
   private async runTask(task: Task, image: Buffer | undefined): Promise<void> {
     this.store.start(task)
     try {
-      // A fetched image is not stored: a task run again (after a restart) fetches it again.
-      const input = image ?? (task.imageUrl === null ? await this.store.readInput(task) : await this.fetchInput(task))
+      const input = image ?? (await this.store.readInput(task))
       await this.store.finish(task, await this.exchange(task.id, plansOf(task), input, () => task.status === 'cancelled'))
     } catch (error) {
       if (this.abandoned) {
         this.log.info({task: task.id}, 'task left for the next start')
         return
       }
-      const failure = error instanceof ImgscaleError ? error : new ImgscaleError('internal', 'The task failed unexpectedly.', {cause: error})
-      if (failure.code === 'internal') this.log.error({task: task.id, err: error}, 'task failed on an internal error')
-      await this.store.fail(task, failure.toJSON())
+      await this.failTask(task, error)
     }
+  }
+
+  private async failTask(task: Task, error: unknown): Promise<void> {
+    const failure = error instanceof ImgscaleError ? error : new ImgscaleError('internal', 'The task failed unexpectedly.', {cause: error})
+    if (failure.code === 'internal') this.log.error({task: task.id, err: error}, 'task failed on an internal error')
+    await this.store.fail(task, failure.toJSON())
   }
 
   private async runInstant(job: Instant): Promise<void> {
@@ -225,3 +273,6 @@ export class Dispatcher {
     }
   }
 }
+
+/** An `image_url` task whose image has not been fetched yet. */
+const needsFetch = (work: Work): boolean => 'task' in work && work.task.imageUrl !== null && work.image === undefined

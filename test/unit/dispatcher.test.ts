@@ -70,6 +70,38 @@ describe('Dispatcher', () => {
     expect(error.code).to.equal('busy')
   })
 
+  it('fetches an image_url outside the worker slots: a hanging origin never stops an upload from running, and its fetch ends the task', async () => {
+    let release!: (bytes: Buffer) => void
+    let fetches = 0
+    const hanging = (): Promise<Buffer> => {
+      fetches++
+      return new Promise((resolve) => (release = resolve))
+    }
+    const oneSlot = new Dispatcher(opened.store, backend, backend, {maxInflight: 1, maxQueue: 4, taskTimeoutMs: 1_000, maxResultBytes: 1024}, metrics(), silent, hanging)
+    const fromUrl = await oneSlot.submit({...spooled(opened.dir), upload: null, imageUrl: 'http://127.0.0.1:9/slow.jpg', input: null})
+    await until('the fetch to start', () => fetches === 1)
+    const uploaded = await oneSlot.submit(spooled(opened.dir))
+    // The one slot goes to the upload while the origin hangs.
+    const call = await backend.job(0)
+    expect(call.job.id).to.equal(uploaded.id)
+    expect(fromUrl.status).to.equal('queued')
+    expect(oneSlot.queued).to.equal(1)
+    call.answer(ok(uploaded.id))
+    release(Buffer.from('fetched bytes'))
+    const second = await backend.job(1)
+    expect(second.job.id).to.equal(fromUrl.id)
+    expect(second.image.toString()).to.equal('fetched bytes')
+  })
+
+  it('counts tasks being fetched against the queue, so slow origins cannot take uploads without bound', async () => {
+    const never = (): Promise<Buffer> => new Promise(() => {})
+    const oneSlot = new Dispatcher(opened.store, backend, backend, {maxInflight: 1, maxQueue: 2, taskTimeoutMs: 1_000, maxResultBytes: 1024}, metrics(), silent, never)
+    const fromUrl = () => oneSlot.submit({...spooled(opened.dir), upload: null, imageUrl: 'http://127.0.0.1:9/slow.jpg', input: null})
+    for (let i = 0; i < 3; i++) await fromUrl()
+    const error = (await fromUrl().catch((thrown: unknown) => thrown)) as ImgscaleError
+    expect(error.code).to.equal('busy')
+  })
+
   it('settled answers at once when nothing is in flight', async () => {
     let settled = false
     await dispatcher.settled().then(() => (settled = true))
