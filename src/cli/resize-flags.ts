@@ -53,8 +53,12 @@ export function resizeRequestFrom(argv: string[], flags: ResizeFlags): {files: s
   // A preset may size the output itself: then a scale argument is optional, and a trailing number is one.
   const scaled = !sized && (flags.preset === undefined || (inputs.length >= 2 && SCALE.test(inputs.at(-1)!)))
   if (inputs.length < (scaled ? 2 : 1)) return undefined
-  const resize: ResizeRequest = {
-    scale: scaled ? inputs.pop() : undefined,
+  return {files: inputs, resize: {...optionsFrom(flags), scale: scaled ? inputs.pop() : undefined, outputs: flags.output?.map(parseFieldList)}}
+}
+
+/** One output's options from the option flags (no scale, no --output). */
+export function optionsFrom(flags: Omit<ResizeFlags, 'output' | 'concurrency' | 'json'>): ResizeRequest {
+  return {
     width: flags.width,
     height: flags.height,
     fit: flags.fit,
@@ -71,9 +75,7 @@ export function resizeRequestFrom(argv: string[], flags: ResizeFlags): {files: s
     sharpen: flags.sharpen,
     background: flags.background,
     preset: flags.preset,
-    outputs: flags.output?.map(parseFieldList),
   }
-  return {files: inputs, resize}
 }
 
 /** What a scale argument looks like, as opposed to a file name. */

@@ -18,6 +18,7 @@ import type {ReadableStream as WebReadableStream} from 'node:stream/web'
 
 import type {ErrorBody} from '../errors.js'
 import {EXTENSION, formatOfMime, type ImageFormat} from '../image/formats.js'
+import {imagePath} from '../img/image-url.js'
 import type {StatusBody} from '../tasks/task.js'
 import {ImgscaleClientError} from './client-error.js'
 
@@ -37,6 +38,8 @@ export interface ImgscaleOptions {
    * under an Idempotency-Key, so a retry never makes a second task.
    */
   tries?: number
+  /** The key `imageUrl` and `srcset` sign `/img` URLs with (the server's --url-key); none: `unsafe`. */
+  urlKey?: string
 }
 
 /** What can be sent: a file's path, an http(s) URL (string or URL) for the server to fetch, bytes, or a stream of them. */
@@ -90,6 +93,9 @@ export interface ResizedImage {
   height: number
 }
 
+/** The options of an `/img` URL (contract section 12): one output, nothing to call back. */
+export type ImageUrlOptions = Omit<ResizeRequest, 'outputs' | 'callbackUrl'>
+
 /** Where a downloaded image goes: a path, '-' for stdout, or a path made from the image's extension. */
 export type Destination = string | ((extension: string | undefined) => string)
 
@@ -115,6 +121,40 @@ const FIELDS: Record<keyof ResizeRequest, string> = {
   callbackUrl: 'callback_url',
 }
 
+/** What a request's options are as the form's text fields; a name that is not an option is refused at once, naming the right one. */
+function fieldsOf(options: Record<string, unknown>, allowed: ReadonlyArray<keyof ResizeRequest>): Record<string, string> {
+  const fields: Record<string, string> = {}
+  for (const [key, value] of Object.entries(options)) {
+    if (!(allowed as readonly string[]).includes(key)) {
+      const meant = Object.entries(FIELDS).find(([option, field]) => field === key && allowed.includes(option as keyof ResizeRequest))?.[0]
+      throw new ImgscaleClientError(
+        meant ? `${key} is not an option here; use ${meant} (the library's name for the ${key} field).` : `${key} is not an option here; the options are ${allowed.join(', ')}.`,
+        'client',
+      )
+    }
+    if (value !== undefined) fields[FIELDS[key as keyof ResizeRequest]] = typeof value === 'object' ? JSON.stringify(value) : String(value)
+  }
+  return fields
+}
+
+const UPLOAD_OPTIONS = Object.keys(FIELDS) as Array<keyof ResizeRequest>
+const URL_OPTIONS = UPLOAD_OPTIONS.filter((option) => option !== 'outputs' && option !== 'callbackUrl')
+
+/**
+ * `/img/<signature>/<options>/<source>` (contract section 12), signed with
+ * `key` (else `unsafe`): `source` is a path under the server's --source-dir,
+ * or an http(s) URL under one of its --source-origin. Prefix it with the
+ * server's (or its CDN's) address.
+ */
+export function signImageUrl(source: string, options: ImageUrlOptions = {}, key?: string): string {
+  try {
+    return imagePath(source, fieldsOf(options, URL_OPTIONS), key)
+  } catch (error) {
+    if (error instanceof ImgscaleClientError) throw error
+    throw new ImgscaleClientError((error as Error).message, 'client', {cause: error})
+  }
+}
+
 /** A FILE argument that is an http(s) URL is sent as `image_url`: the server fetches it. */
 const isImageUrl = (file: string): boolean => /^https?:\/\//i.test(file)
 
@@ -133,6 +173,7 @@ export class Imgscale {
   private readonly timeoutMs: number
   private readonly uploadTimeoutMs: number
   private readonly tries: number
+  private readonly urlKey: string | undefined
 
   constructor(options: ImgscaleOptions = {}) {
     this.url = (options.url ?? 'http://127.0.0.1:5454').replace(/\/+$/, '')
@@ -140,6 +181,7 @@ export class Imgscale {
     this.timeoutMs = options.timeoutMs ?? 60_000
     this.uploadTimeoutMs = options.uploadTimeoutMs ?? 10 * 60_000
     this.tries = Math.max(1, options.tries ?? 5)
+    this.urlKey = options.urlKey
   }
 
   /** `POST /upload`: the task's id at once (and with `wait`, its end if it came in time). */
@@ -217,6 +259,16 @@ export class Imgscale {
   /** The same, saved like a result: to `out`, '-' for stdout, or the path `out` makes of its extension. */
   async resizeTo(input: ImageInput, options: ResizeRequest, out: Destination): Promise<string> {
     return save(await this.postResize(input, options), out)
+  }
+
+  /** The `/img` URL of `source` with these options, on this server, signed with the `urlKey` given to the constructor. */
+  imageUrl(source: string, options: ImageUrlOptions = {}): string {
+    return this.url + signImageUrl(source, options, this.urlKey)
+  }
+
+  /** An `<img srcset>` value: the `/img` URL of `source` at each width, e.g. `.../w_320/... 320w, .../w_640/... 640w`. */
+  srcset(source: string, widths: readonly number[], options: Omit<ImageUrlOptions, 'width' | 'scale'> = {}): string {
+    return widths.map((width) => `${this.imageUrl(source, {...options, width})} ${width}w`).join(', ')
   }
 
   /** `DELETE /tasks/<id>`: cancels the task if it is unfinished, else forgets it. */
@@ -306,6 +358,7 @@ async function save(response: Response, out: Destination): Promise<string> {
 
 /** The multipart form of `/upload` and `/resize`: the image (or its URL) and the resize fields. */
 async function form(input: ImageInput, resize: ResizeRequest, filename?: string): Promise<FormData> {
+  const fields = fieldsOf(resize as Record<string, unknown>, UPLOAD_OPTIONS)
   const body = new FormData()
   const url = typeof input === 'string' ? (isImageUrl(input) ? input : undefined) : input instanceof URL && input.protocol !== 'file:' ? input.href : undefined
   if (url !== undefined) {
@@ -322,10 +375,7 @@ async function form(input: ImageInput, resize: ResizeRequest, filename?: string)
     const bytes = input instanceof Readable ? await collect(input) : input
     body.append('image', new Blob([bytes]), filename ?? 'image')
   }
-  for (const [key, field] of Object.entries(FIELDS)) {
-    const value = resize[key as keyof ResizeRequest]
-    if (value !== undefined) body.append(field, typeof value === 'object' ? JSON.stringify(value) : String(value))
-  }
+  for (const [field, value] of Object.entries(fields)) body.append(field, value)
   return body
 }
 
