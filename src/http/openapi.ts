@@ -10,6 +10,7 @@ import {ERROR_CODES} from '../errors.js'
 import {FORMATS} from '../image/formats.js'
 import {BLUR_SIGMA, FITS, MAX_BOX_SIDE, MAX_OUTPUTS, METADATA, POSITIONS, ROTATIONS, SHARPEN_SIGMA} from '../image/options.js'
 import {MAX_REDIRECTS} from '../fetch/image-fetcher.js'
+import {ITEMS} from '../img/items.js'
 
 const STATUSES = ['queued', 'processing', 'done', 'failed', 'cancelled']
 const ref = (name: string) => ({$ref: `#/components/schemas/${name}`})
@@ -169,6 +170,47 @@ export function openApiDocument(config: Pick<ServiceConfig, 'maxScale' | 'maxUpl
             '500': internal,
             '502': error('worker_failed: the workers that tried the image kept dying; or fetch_failed: its image_url could not be fetched.'),
             '503': {description: 'busy (queue full, or no memory left for the image), shutting_down, or unavailable (Redis unreachable).', headers: retryAfter, content: json(ref('Error'))},
+            '504': error('timeout: processing took longer than --task-timeout.'),
+          },
+        },
+      },
+      '/img/{signature}/{options}/{source}': {
+        get: {
+          operationId: 'image',
+          summary: 'An image by URL, for <img src>, browser caches and CDNs (contract section 12): answered from the result cache, or made once however many ask.',
+          description:
+            'No API key: the signature is the access control. {source} may hold slashes (local/<path under --source-dir>, or url/<base64url of an http(s) URL under --source-origin). Items of {options}: ' +
+            Object.entries(ITEMS)
+              .map(([name, item]) => (item.flag ? name : `${name}_<${item.field}>`))
+              .join(', ') +
+            ', or _ for none.',
+          parameters: [
+            {name: 'signature', in: 'path', required: true, description: 'base64url (no padding) of HMAC-SHA256 over /{options}/{source} as sent, with a --url-key; `unsafe` on a server without one.', schema: {type: 'string'}},
+            {name: 'options', in: 'path', required: true, description: 'Comma-separated name_value items, e.g. w_320,f_webp; _ for none.', schema: {type: 'string'}},
+            {name: 'source', in: 'path', required: true, description: 'local/<path> or url/<base64url>.', schema: {type: 'string'}},
+            {name: 'Accept', in: 'header', required: false, description: 'For f_auto: image/avif, else image/webp, else the source format (the answer then has Vary: Accept).', schema: {type: 'string'}},
+            {name: 'If-None-Match', in: 'header', required: false, description: 'The ETag held: 304 when it is current.', schema: {type: 'string'}},
+          ],
+          responses: {
+            '200': {
+              description: 'The image, with a strong ETag, Cache-Control: public, max-age=--img-max-age, and Vary: Accept for f_auto.',
+              headers: {
+                'X-Imgscale-Cache': {description: 'hit (from the cache), miss (made now) or shared (made for a request that asked first).', schema: {type: 'string', enum: ['hit', 'miss', 'shared']}},
+                'X-Imgscale-Width': {description: 'The width of the image sent.', schema: {type: 'string'}},
+                'X-Imgscale-Height': {description: 'The height of the image sent.', schema: {type: 'string'}},
+              },
+              content: Object.fromEntries(FORMATS.map((format) => [`image/${format}`, {schema: {type: 'string', contentMediaType: `image/${format}`}}])),
+            },
+            '304': {description: 'Not modified: If-None-Match named the current ETag.'},
+            '400': error('invalid_option (any bad item) or invalid_source (outside the source dir, an origin not allowed, a kind of source this server has off). Every error has Cache-Control: no-store.'),
+            '403': error('invalid_signature: wrong or missing, or not `unsafe` on a server without URL keys.'),
+            '404': error('source_not_found, or not_found (not /img/<signature>/<options>/<source>).'),
+            '413': error('payload_too_large: the source is over the upload limit.'),
+            '415': error('unsupported_media_type: the source is not an image imgscale takes.'),
+            '422': error('image_too_large or corrupt_image.'),
+            '500': internal,
+            '502': error('fetch_failed (a url/ source could not be fetched) or worker_failed.'),
+            '503': {description: 'busy (queue full, for an image not in the cache), shutting_down, or unavailable.', headers: retryAfter, content: json(ref('Error'))},
             '504': error('timeout: processing took longer than --task-timeout.'),
           },
         },
