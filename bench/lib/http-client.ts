@@ -21,6 +21,7 @@ export function closeIdleConnections(): void {
 
 export interface Answer {
   status: number
+  headers: http.IncomingHttpHeaders
   body: Buffer
 }
 
@@ -29,7 +30,7 @@ export function request(url: string, options: {method?: string; headers?: http.O
     const req = http.request(url, {method: options.method ?? 'GET', headers: options.headers, agent}, (res) => {
       const chunks: Buffer[] = []
       res.on('data', (chunk: Buffer) => chunks.push(chunk))
-      res.on('end', () => resolve({status: res.statusCode!, body: Buffer.concat(chunks)}))
+      res.on('end', () => resolve({status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks)}))
       res.on('error', reject)
     })
     req.on('error', reject)

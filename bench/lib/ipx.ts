@@ -16,7 +16,7 @@ import {scratchDir, type BenchImage, type Workload} from './workloads.js'
 export class Ipx {
   private constructor(
     readonly child: ChildProcess,
-    private readonly url: string,
+    readonly url: string,
   ) {}
 
   /** Copies every workload's images into one folder and starts ipx on it. */
