@@ -13,6 +13,8 @@
  *   order of their modification times, which every hit moves forward. The
  *   bytes themselves stay on disk, so a 1 GB cache costs the heap only its
  *   index.
+ * - The folder is made when the first entry is kept, so a server that never
+ *   answers /img keeps nothing on disk.
  * - Requests for an entry while it is being made wait for that one job
  *   (`shared`): N identical requests cost one resize.
  */
@@ -158,6 +160,8 @@ export class ResultCache {
     const file = this.fileOf(key)
     const temporary = path.join(this.dir, 'tmp', `${key}.${randomBytes(6).toString('hex')}`)
     try {
+      // Made on first use: a server that never keeps an image keeps nothing on disk (distributed front ends).
+      await mkdir(path.dirname(temporary), {recursive: true})
       await mkdir(path.dirname(file), {recursive: true})
       await writeFile(temporary, data)
       await rename(temporary, file)
@@ -174,10 +178,14 @@ export class ResultCache {
   }
 
   private async restore(): Promise<void> {
+    // Whatever a write cut short by a crash left behind.
     await rm(path.join(this.dir, 'tmp'), {recursive: true, force: true})
-    await mkdir(path.join(this.dir, 'tmp'), {recursive: true})
     const found: Array<{key: string; bytes: number; used: number}> = []
-    for (const shard of await readdir(this.dir)) {
+    const shards = await readdir(this.dir).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return [] as string[]
+      throw error
+    })
+    for (const shard of shards) {
       if (!/^[0-9a-f]{2}$/.test(shard)) continue
       for (const name of await readdir(path.join(this.dir, shard)).catch(() => [] as string[])) {
         if (!KEY.test(name) || name.slice(0, 2) !== shard) continue

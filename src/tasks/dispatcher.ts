@@ -196,8 +196,13 @@ export class Dispatcher {
     }
   }
 
-  /** A fetched image is not stored: a task run again (after a restart) fetches it again. */
+  /**
+   * The fetch is the task's first step, so the task is processing from
+   * here. A fetched image is not stored: a task run again (after a
+   * restart) fetches it again.
+   */
   private async prefetch(task: Task): Promise<void> {
+    this.store.start(task)
     try {
       const image = await this.fetchInput(task)
       if (task.status !== 'cancelled') this.fetched.push({task, image})
@@ -219,7 +224,8 @@ export class Dispatcher {
   }
 
   private async runTask(task: Task, image: Buffer | undefined): Promise<void> {
-    this.store.start(task)
+    // An image_url task started with its fetch.
+    if (task.status !== 'processing') this.store.start(task)
     try {
       const input = image ?? (await this.store.readInput(task))
       await this.store.finish(task, await this.exchange(task.id, plansOf(task), input, () => task.status === 'cancelled'))

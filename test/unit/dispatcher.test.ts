@@ -84,8 +84,10 @@ describe('Dispatcher', () => {
     // The one slot goes to the upload while the origin hangs.
     const call = await backend.job(0)
     expect(call.job.id).to.equal(uploaded.id)
-    expect(fromUrl.status).to.equal('queued')
+    // Being fetched: started (its first step), holding a place in the queue, and no worker.
+    expect(fromUrl.status).to.equal('processing')
     expect(oneSlot.queued).to.equal(1)
+    expect(oneSlot.inflight).to.equal(1)
     call.answer(ok(uploaded.id))
     release(Buffer.from('fetched bytes'))
     const second = await backend.job(1)
