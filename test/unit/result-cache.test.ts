@@ -117,6 +117,10 @@ describe('ResultCache', () => {
     const failed = await Promise.allSettled(Array.from({length: 5}, () => cache.getOrMake(cacheKey('bad'), failing)))
     expect(jobs).to.equal(2)
     expect(failed.every((outcome) => outcome.status === 'rejected')).to.equal(true)
+    // A failure is not kept: the next request makes it again, and one made since is a hit, not a share of an old job.
+    expect((await cache.getOrMake(cacheKey('bad'), slow)).provenance).to.equal('miss')
+    expect(jobs).to.equal(3)
+    expect((await cache.getOrMake(cacheKey('same'), slow)).provenance).to.equal('hit')
   })
 
   it('makes no folder until it keeps an entry; with a bound of 0 keeps nothing on disk, and still coalesces', async () => {
