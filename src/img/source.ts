@@ -7,12 +7,12 @@
  *
  * A local path never leads outside the source dir: each segment is decoded
  * on its own (an encoded `/` or NUL is refused), `.` and `..` are refused,
- * and the real path, links resolved, must lie inside the dir's real path.
- * The file is then opened with O_NOFOLLOW, so what was checked is what is
- * read.
+ * and the real path, links resolved, must lie inside the dir's real path
+ * and be a regular file. It is read through O_NOFOLLOW, so what was
+ * checked is what is read.
  */
 import {constants} from 'node:fs'
-import {open, realpath} from 'node:fs/promises'
+import {lstat, open, realpath} from 'node:fs/promises'
 import path from 'node:path'
 
 import {ImgscaleError} from '../errors.js'
@@ -81,24 +81,13 @@ async function locateLocal(encoded: string, rules: SourceRules): Promise<Located
     throw invalid(`The source path cannot be followed (${code ?? 'error'}).`)
   }
   if (!real.startsWith(rules.sourceDir + path.sep)) throw invalid('The source path leads outside the source dir.')
-  const handle = await openNoFollow(real, segments)
-  try {
-    const info = await handle.stat()
-    if (!info.isFile()) throw new ImgscaleError('source_not_found', `${segments.join('/')} in the source dir is not a file.`)
-    return {kind: 'local', file: real, size: info.size, identity: `local ${real} ${info.size} ${info.mtimeMs} ${info.ino}`, name: segments.at(-1)!}
-  } finally {
-    await handle.close()
-  }
+  // lstat: a link put there since realpath is not followed, but refused.
+  const info = await lstat(real).catch(() => undefined)
+  if (!info?.isFile()) throw notAFile(segments.join('/'))
+  return {kind: 'local', file: real, size: info.size, identity: `local ${real} ${info.size} ${info.mtimeMs} ${info.ino}`, name: segments.at(-1)!}
 }
 
-async function openNoFollow(file: string, segments: string[]) {
-  try {
-    return await open(file, constants.O_RDONLY | constants.O_NOFOLLOW)
-  } catch (error) {
-    // Replaced meanwhile by a link, or gone.
-    throw new ImgscaleError('source_not_found', `${segments.join('/')} in the source dir cannot be opened (${(error as NodeJS.ErrnoException).code ?? 'error'}).`)
-  }
-}
+const notAFile = (shown: string): ImgscaleError => new ImgscaleError('source_not_found', `${shown} in the source dir is not a regular file.`)
 
 function locateUrl(encoded: string, rules: SourceRules): LocatedSource {
   if (rules.sourceOrigins.length === 0) throw invalid('URL sources are off on this server (it has no --source-origin).')
@@ -119,8 +108,12 @@ function locateUrl(encoded: string, rules: SourceRules): LocatedSource {
 /** A local source's bytes; one over the upload limit is refused like an upload. */
 export async function readLocal(source: Extract<LocatedSource, {kind: 'local'}>, maxBytes: number): Promise<Buffer> {
   if (source.size > maxBytes) throw new ImgscaleError('payload_too_large', `The source file is ${source.size} bytes, over the ${maxBytes}-byte limit.`)
-  const handle = await openNoFollow(source.file, [source.name])
+  // O_NOFOLLOW: what was checked is what is read; O_NONBLOCK: a FIFO put in its place cannot hang the open.
+  const handle = await open(source.file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK).catch(() => {
+    throw notAFile(source.name)
+  })
   try {
+    if (!(await handle.stat()).isFile()) throw notAFile(source.name)
     const bytes = await handle.readFile()
     if (bytes.length > maxBytes) throw new ImgscaleError('payload_too_large', `The source file is over the ${maxBytes}-byte limit.`)
     return bytes

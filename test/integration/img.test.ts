@@ -6,6 +6,7 @@
  * every error code, signatures with two keys, the traversal list, caching
  * headers, coalescing, and url/ sources fetched once.
  */
+import {execFileSync} from 'node:child_process'
 import {createHash, createHmac} from 'node:crypto'
 import {copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
@@ -33,6 +34,8 @@ function sourceDir(): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'imgscale-sources-'))
   for (const name of ['Landscape_1.jpg', 'Portrait_1.jpg', 'gain-map.jpg', '2569067123_aca715a2ee_o.jpg']) copyFileSync(photo(name), path.join(dir, name))
   writeFileSync(path.join(dir, 'notes.txt'), 'not an image at all')
+  // Opening a FIFO waits for a writer: the server must refuse it without opening it.
+  execFileSync('mkfifo', [path.join(dir, 'pipe.jpg')])
   mkdirSync(path.join(dir, 'sub dir'))
   copyFileSync(PHOTO.jpeg.file, path.join(dir, 'sub dir', 'cat.jpg'))
   symlinkSync(path.join(dir, 'Landscape_1.jpg'), path.join(dir, 'inside.jpg'))
@@ -181,6 +184,7 @@ describe('GET /img (contract section 12)', function () {
       [`/w_64/url/${b64('not a url')}`, 400, 'invalid_source'],
       ['/w_64/local/missing.jpg', 404, 'source_not_found'],
       ['/w_64/local/sub%20dir', 404, 'source_not_found'],
+      ['/w_64/local/pipe.jpg', 404, 'source_not_found'],
       ['/w_64/local/gain-map.jpg', 413, 'payload_too_large'],
       ['/w_64/local/notes.txt', 415, 'unsupported_media_type'],
       ['/w_64/local/2569067123_aca715a2ee_o.jpg', 422, 'image_too_large'],
