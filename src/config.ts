@@ -166,6 +166,14 @@ export const FIXED = {
   respawnBackoff: {stableAfterMs: 10_000, firstDelayMs: 100, maxDelayMs: 10_000},
   /** A worker still running a job this long after the task's deadline is killed and replaced. */
   stuckWorkerGraceMs: 1_000,
+  /**
+   * The primary asks every worker over IPC whether its event loop runs this
+   * often; one silent for `workerSilentMs` (frozen, or hung outside a job:
+   * sharp's work runs off the event loop, so a busy worker still answers)
+   * is killed and replaced (issue 29).
+   */
+  workerProbeMs: 1_000,
+  workerSilentMs: 5_000,
   /** How long `serve` waits for every worker to listen. */
   workerStartTimeoutMs: 20_000,
   /** How long a process waits for Redis at start before it gives up and says so. */

@@ -76,6 +76,12 @@ export class Metrics {
     registers: [this.registry],
   })
 
+  private readonly unresponsive = new Counter({
+    name: 'imgscale_workers_unresponsive_total',
+    help: 'Server B workers that stopped answering the liveness probe (frozen, or an event loop hung) and were killed to be replaced.',
+    registers: [this.registry],
+  })
+
   private readonly uploads = new Counter({
     name: 'imgscale_uploads_total',
     help: 'Uploads answered with a task: "created" made it, "replayed" was a retry under an Idempotency-Key answered with the task made before.',
@@ -193,6 +199,10 @@ export class Metrics {
 
   callbackTried(outcome: 'delivered' | 'retry' | 'failed'): void {
     this.callbacks.inc({outcome})
+  }
+
+  workerUnresponsive(): void {
+    this.unresponsive.inc()
   }
 
   workerRestarted(): void {

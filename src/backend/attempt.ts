@@ -17,14 +17,23 @@ export type Workers = Pick<WorkerPool, 'whenLive' | 'replaceIfStuck'>
 export async function attemptOnServerB<T>(workers: Workers, id: string, timeoutMs: number, exchange: (remainingMs: number) => Promise<T>): Promise<T> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
-    await workers.whenLive(Math.max(0, deadline - Date.now()))
+    try {
+      await workers.whenLive(Math.max(0, deadline - Date.now()))
+    } catch {
+      throw neverTaken(timeoutMs)
+    }
     try {
       return await exchange(deadline - Date.now())
     } catch (error) {
       if (error instanceof ImgscaleError && error.code === 'timeout') workers.replaceIfStuck(id)
+      if (!(error instanceof NotTaken)) throw error
       // Handed to a worker that had just died, or is frozen: it never ran, so another may take it while time is left.
-      if (!(error instanceof NotTaken) || deadline - Date.now() <= FIXED.retryDelayMs) throw error
+      if (deadline - Date.now() <= FIXED.retryDelayMs) throw neverTaken(timeoutMs)
       await setTimeout(FIXED.retryDelayMs)
     }
   }
 }
+
+/** The deadline passed with no worker taking the job: nothing says the image is at fault, so it is not charged an attempt (callers check NotTaken). */
+const neverTaken = (timeoutMs: number): NotTaken =>
+  new NotTaken(`No server B worker took the image within ${timeoutMs / 1000} s (--task-timeout): the workers were not answering or were being replaced. The image itself was never processed.`)

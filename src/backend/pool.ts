@@ -13,7 +13,7 @@ import {FIXED, WORKER_CONFIG_ENV, type WorkerConfig} from '../config.js'
 import {ImgscaleError, StartupError} from '../errors.js'
 import type {Metrics} from '../metrics.js'
 import {RespawnBackoff} from './respawn-backoff.js'
-import {isWorkerMessage} from './worker-messages.js'
+import {isWorkerMessage, PROBE} from './worker-messages.js'
 
 const WORKER_ENTRY = fileURLToPath(new URL('./worker.js', import.meta.url))
 
@@ -43,6 +43,10 @@ export class WorkerPool {
   private readonly backoff = new RespawnBackoff(FIXED.respawnBackoff)
   /** Replacements waiting for their back-off delay. */
   private readonly pendingForks = new Set<NodeJS.Timeout>()
+  /** When each listening worker last answered the liveness probe. */
+  private readonly lastHeard = new Map<Worker, number>()
+  private prober?: NodeJS.Timeout
+  private lastProbe = Date.now()
 
   constructor(
     private readonly config: WorkerConfig,
@@ -106,6 +110,7 @@ export class WorkerPool {
       let started = false
       cluster.on('listening', (worker) => {
         this.listening.add(worker)
+        this.lastHeard.set(worker, Date.now())
         for (const wake of this.liveWaiters.splice(0)) wake()
         if (!started && this.listening.size === this.size) {
           started = true
@@ -115,6 +120,10 @@ export class WorkerPool {
       })
       cluster.on('message', (worker, message) => {
         if (!isWorkerMessage(message)) return
+        if (message.type === 'alive') {
+          if (this.lastHeard.has(worker)) this.lastHeard.set(worker, Date.now())
+          return
+        }
         if (message.type === 'job-start') {
           this.holders.set(message.id, worker)
           return
@@ -140,6 +149,8 @@ export class WorkerPool {
       })
     })
     for (let i = 0; i < this.size; i++) this.fork()
+    this.prober = setInterval(() => this.probe(), FIXED.workerProbeMs)
+    this.prober.unref()
     try {
       return await ready
     } catch (error) {
@@ -151,11 +162,38 @@ export class WorkerPool {
   /** Disconnects every worker (they finish the connections they hold), killing those still alive after graceMs. */
   async stop(graceMs: number): Promise<void> {
     this.stopping = true
+    clearInterval(this.prober)
     for (const timer of this.pendingForks) clearTimeout(timer)
     this.pendingForks.clear()
     const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined)
     await Promise.all(workers.map((worker) => stopWorker(worker, graceMs)))
     this.listening.clear()
+  }
+
+  /**
+   * Asks every listening worker whether its event loop runs. One silent for
+   * FIXED.workerSilentMs takes no more work and is killed; its exit forks a
+   * replacement, as for any death. Without this a frozen worker would keep
+   * getting connections that nobody reads.
+   */
+  private probe(): void {
+    const now = Date.now()
+    // The primary itself was held up (its answers may be waiting unread): no verdict from this tick.
+    const late = now - this.lastProbe > 2 * FIXED.workerProbeMs
+    this.lastProbe = now
+    if (late) for (const worker of this.listening) this.lastHeard.set(worker, now)
+    for (const worker of this.listening) {
+      const heard = this.lastHeard.get(worker) ?? now
+      if (now - heard < FIXED.workerSilentMs) {
+        if (worker.isConnected()) worker.send(PROBE, undefined, () => {})
+        continue
+      }
+      this.listening.delete(worker)
+      this.lastHeard.delete(worker)
+      this.metrics.workerUnresponsive()
+      this.log.warn({worker: worker.process.pid, silentMs: now - heard}, 'server B worker stopped answering; replacing it')
+      worker.process.kill('SIGKILL')
+    }
   }
 
   private fork(): void {
@@ -169,6 +207,7 @@ export class WorkerPool {
 
   private onExit(worker: Worker, code: number | null, signal: string | null): void {
     this.listening.delete(worker)
+    this.lastHeard.delete(worker)
     for (const [id, holder] of this.holders) if (holder === worker) this.holders.delete(id)
     if (this.stopping) return
     this.metrics.workerRestarted()

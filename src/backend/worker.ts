@@ -8,7 +8,7 @@ import cluster from 'node:cluster'
 import {WORKER_CONFIG_ENV, type WorkerConfig} from '../config.js'
 import {configureSharp} from '../image/sharp-setup.js'
 import {createWorkerServer} from './worker-server.js'
-import type {WorkerMessage} from './worker-messages.js'
+import {PROBE, type WorkerMessage} from './worker-messages.js'
 
 if (!cluster.isWorker) {
   console.error('imgscale: the worker entry is started by `imgscale serve`, not by hand.')
@@ -20,6 +20,13 @@ if (!cluster.isWorker) {
 // primary dies, the IPC channel closes and Node ends this worker itself.
 process.on('SIGINT', () => {})
 process.on('SIGTERM', () => {})
+
+// A worker whose event loop stops (frozen, or hung outside a job) stops answering, and is replaced.
+process.on('message', (message: unknown) => {
+  if ((message as {type?: unknown})?.type !== PROBE.type) return
+  const alive: WorkerMessage = {type: 'alive'}
+  process.send?.(alive)
+})
 
 const config = JSON.parse(process.env[WORKER_CONFIG_ENV] ?? '{}') as WorkerConfig
 configureSharp()

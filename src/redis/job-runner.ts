@@ -13,7 +13,7 @@ import type {Redis} from 'ioredis'
 import type {Logger} from 'pino'
 
 import {attemptOnServerB, type Workers} from '../backend/attempt.js'
-import type {BackendClient, Result} from '../backend/client.js'
+import {NotTaken, type BackendClient, type Result} from '../backend/client.js'
 import {FIXED} from '../config.js'
 import {ImgscaleError} from '../errors.js'
 import type {ResizePlan} from '../image/plan.js'
@@ -125,12 +125,13 @@ export class JobRunner {
       else this.log.info({task: task.id}, 'task had ended elsewhere already; this result is dropped')
       return
     }
-    if (outcome.code === 'worker_failed' && job.attemptsStarted < FIXED.maxAttempts) {
+    // NotTaken: no worker ever ran it, so it is no attempt, and its deadline has passed.
+    if (outcome.code === 'worker_failed' && !(outcome instanceof NotTaken) && job.attemptsStarted < FIXED.maxAttempts) {
       this.log.warn({task: task.id, attempt: job.attemptsStarted, err: outcome.message}, 'worker lost during the task; it runs again')
       this.metrics.taskRetried()
       throw outcome
     }
-    await this.end(task, outcome.code === 'worker_failed' ? lostTooOften(job.attemptsStarted) : outcome)
+    await this.end(task, outcome.code === 'worker_failed' && !(outcome instanceof NotTaken) ? lostTooOften(job.attemptsStarted) : outcome)
   }
 
   /**
@@ -143,7 +144,7 @@ export class JobRunner {
     const image = await this.stores.instants.image(id)
     if (!image) return
     const outcome = await this.resize(id, job.data.plans, image)
-    if (outcome instanceof ImgscaleError && outcome.code === 'worker_failed' && job.attemptsStarted < FIXED.maxAttempts) {
+    if (outcome instanceof ImgscaleError && outcome.code === 'worker_failed' && !(outcome instanceof NotTaken) && job.attemptsStarted < FIXED.maxAttempts) {
       this.metrics.taskRetried()
       throw outcome
     }

@@ -127,7 +127,9 @@ describe('Dispatcher', () => {
   })
 
   it('a job no worker took (no acknowledgement) is sent again at no cost: five misses, then done (issue 20)', async () => {
-    const task = await submit()
+    // A deadline long enough for five free resends (250 ms apart).
+    const patient = new Dispatcher(opened.store, backend, backend, {maxInflight: 2, maxQueue: 2, taskTimeoutMs: 10_000, maxResultBytes: 1024}, metrics(), silent, unfetchable)
+    const task = await patient.submit(spooled(opened.dir))
     for (let miss = 0; miss < 5; miss++) {
       ;(await backend.job(miss)).answer(new NotTaken('No worker took the job within 2 s.'))
       await until('the job to be sent again, or the task to end', () => backend.calls.length > miss + 1 || task.status === 'failed', 2_000)
@@ -136,6 +138,23 @@ describe('Dispatcher', () => {
     ;(await backend.job(5)).answer(ok(task.id))
     await until('the end', () => task.status === 'done', 5_000)
     expect(backend.calls).to.have.length(6)
+  })
+
+  it('a job no worker takes before its deadline fails saying so: no attempt charged, not timeout, not blamed on the image (issue 29)', async () => {
+    const task = await submit()
+    const started = Date.now()
+    for (let miss = 0; task.status === 'processing' && Date.now() - started < 5_000; miss++) {
+      const call = await backend.job(miss, 2_000).catch(() => undefined)
+      if (!call) break
+      call.answer(new NotTaken('No worker took the job within 2 s.'))
+      await until('the job to be sent again, or the task to end', () => backend.calls.length > miss + 1 || task.status === 'failed', 2_000)
+    }
+    expect(task.status).to.equal('failed')
+    expect(task.error?.code).to.equal('worker_failed')
+    expect(task.error?.message).to.match(/No server B worker took the image within 1 s/)
+    expect(task.error?.message).not.to.match(/crashes it|times in a row/)
+    // Sent only within its one deadline (1 s, resends 250 ms apart), never as a new attempt with a deadline of its own.
+    expect(backend.calls.length).to.be.at.most(5)
   })
 
   it('fails a task with worker_failed after three deaths in a row', async () => {
