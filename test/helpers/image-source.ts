@@ -13,6 +13,7 @@ export class ImageSource {
   readonly requests: string[] = []
   private readonly server: http.Server
   private readonly timers = new Set<NodeJS.Timeout>()
+  private readonly redirectStatus: Record<string, number> = {}
 
   private constructor(
     private readonly files: Record<string, Buffer>,
@@ -23,7 +24,7 @@ export class ImageSource {
       this.requests.push(path)
       res.on('error', () => {})
       if (this.redirects[path] !== undefined) {
-        res.writeHead(302, {Location: this.redirects[path]})
+        res.writeHead(this.redirectStatus[path] ?? 302, {Location: this.redirects[path]})
         return void res.end()
       }
       const file = this.files[path]
@@ -75,9 +76,10 @@ export class ImageSource {
     this.files[path] = bytes
   }
 
-  /** Adds redirects once the server's own URLs are known. */
-  redirect(from: string, to: string): void {
+  /** Adds redirects once the server's own URLs are known; 302 unless another status is given. */
+  redirect(from: string, to: string, status = 302): void {
     this.redirects[from] = to
+    this.redirectStatus[from] = status
   }
 
   async close(): Promise<void> {

@@ -36,6 +36,13 @@ describe('DataDir: one serve per directory, and what a start cleans', () => {
     await dir.close()
   })
 
+  it('takes over a lock that names its own pid: a serve restarted in a container is often pid 1 again (issue 29, 20)', async () => {
+    writeFileSync(path.join(root, 'lock'), `${process.pid}\n`)
+    const dir = await DataDir.open(root, true, silent)
+    expect(readFileSync(path.join(root, 'lock'), 'utf8')).to.equal(`${process.pid}\n`)
+    await dir.close()
+  })
+
   it('a directory it cannot use is one sentence, and leaves no lock behind', async () => {
     writeFileSync(path.join(root, 'uploads'), 'a file where a folder must be')
     const error = await DataDir.open(root, true, silent).catch((thrown: unknown) => thrown)

@@ -39,6 +39,13 @@ describe('image_url: the fetcher', () => {
     expect((await fetcher().fetch(source.url('/photo.jpg'))).equals(PHOTO_BYTES)).to.equal(true)
   })
 
+  it('follows every kind of redirect: 301, 302, 303, 307 and 308 (issue 29, 24)', async () => {
+    for (const status of [301, 302, 303, 307, 308]) {
+      source.redirect(`/moved-${status}`, source.url('/photo.jpg'), status)
+      expect((await fetcher().fetch(source.url(`/moved-${status}`))).equals(PHOTO_BYTES), String(status)).to.equal(true)
+    }
+  })
+
   it('follows up to 3 redirects, relative or absolute; a 4th fails the fetch', async () => {
     expect((await fetcher().fetch(source.url('/hop3'))).equals(PHOTO_BYTES)).to.equal(true)
     const error = await failure(fetcher().fetch(source.url('/hop4')))

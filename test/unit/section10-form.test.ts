@@ -188,3 +188,20 @@ describe('section 10: presets', () => {
     expect(DEFAULT_OPTIONS.preset).to.equal(null)
   })
 })
+
+describe('empty fields, as HTML forms send them (issue 29, 8 and 25)', () => {
+  it('an empty outputs field is not given: the form\'s own options make the one output', () => {
+    const form = parseUploadForm({outputs: '', scale_factor: '0.5', format: ''}, {image: file}, RULES)
+    expect(form.outputs).to.have.length(1)
+    expect(form.outputs[0]).to.deep.include({scaleFactor: 0.5, format: null})
+    expect(parseUploadForm({outputs: '  ', width: '100'}, {image: file}, RULES).outputs).to.have.length(1)
+  })
+
+  it('empty fields neither override a preset nor are refused', () => {
+    const rules = {...RULES, presets: PRESETS}
+    const options = only({preset: 'thumb', width: '', height: '', format: '', quality: '', fit: '', grayscale: '', blur: ''}, rules)
+    expect(options).to.deep.include({width: 320, format: 'webp', quality: 70, preset: 'thumb', grayscale: false, blur: null})
+    expect(only({preset: 'small', width: '', scale_factor: ''}, rules)).to.deep.include({scaleFactor: 0.25})
+  })
+})
+

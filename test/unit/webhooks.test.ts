@@ -110,6 +110,19 @@ describe('the forgery guard', () => {
     expect(await lookup(allowing, false)).to.equal('127.0.0.1')
     expect(await lookup(allowing, true)).to.deep.equal([{address: '127.0.0.1', family: 4}])
   })
+
+  it('a name resolving to a public and a loopback address (DNS rebinding) connects only to the public one, with {all: true} too (issue 29, 12)', async () => {
+    const rebinding = async () => [
+      {address: '127.0.0.1', family: 4},
+      {address: '93.184.216.34', family: 4},
+      {address: '::1', family: 6},
+    ]
+    const mixed = new AddressGuard([], rebinding)
+    const lookup = (all: boolean): Promise<unknown> =>
+      new Promise((resolve, reject) => mixed.lookup('rebind.example', {all}, (error, address) => (error ? reject(error) : resolve(address))))
+    expect(await lookup(true)).to.deep.equal([{address: '93.184.216.34', family: 4}])
+    expect(await lookup(false)).to.equal('93.184.216.34')
+  })
 })
 
 describe('one try of a callback (postCallback)', () => {
