@@ -7,6 +7,8 @@ import {expect} from 'chai'
 
 import {ImgscaleClientError} from '../../src/client/client-error.js'
 import {Imgscale} from '../../src/client/imgscale.js'
+import {scaleOptions} from '../../src/image/options.js'
+import {newTask, statusBody} from '../../src/tasks/task.js'
 
 interface Seen {
   method: string
@@ -15,16 +17,26 @@ interface Seen {
   body: string
 }
 
-/** Answers each request with the next of `answers` (the last repeats), recording what came. */
-async function scripted(answers: Array<{status: number; body: unknown; headers?: Record<string, string>}>): Promise<{url: string; seen: Seen[]; close(): Promise<void>}> {
-  const seen: Seen[] = []
+interface Answer {
+  status: number
+  body: unknown
+  headers?: Record<string, string>
+  /** Cut the connection (a TCP reset) instead of answering. */
+  reset?: true
+}
+
+/** Answers each request with the next of `answers` (the last repeats), recording what came and when. */
+async function scripted(answers: Answer[]): Promise<{url: string; seen: Array<Seen & {at: number}>; close(): Promise<void>}> {
+  const seen: Array<Seen & {at: number}> = []
   const server = http.createServer((req, res) => {
     let body = ''
     req.on('data', (chunk: Buffer) => (body += chunk.toString('latin1')))
     req.on('end', () => {
-      seen.push({method: req.method!, url: req.url!, key: req.headers['idempotency-key'] as string | undefined, body})
+      seen.push({method: req.method!, url: req.url!, key: req.headers['idempotency-key'] as string | undefined, body, at: Date.now()})
       const answer = answers[Math.min(seen.length - 1, answers.length - 1)]!
-      res.writeHead(answer.status, {'Content-Type': 'application/json', ...answer.headers}).end(JSON.stringify(answer.body))
+      if (answer.reset) return void req.socket.resetAndDestroy()
+      const bytes = Buffer.isBuffer(answer.body) ? answer.body : JSON.stringify(answer.body)
+      res.writeHead(answer.status, {'Content-Type': 'application/json', ...answer.headers}).end(bytes)
     })
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
@@ -116,5 +128,67 @@ describe('the client library', () => {
     const error = await failure(new Imgscale({url: 'http://127.0.0.1:1'}).submit('/nonexistent/photo.jpg', {scale: 0.5}))
     expect(error.code).to.equal('client')
     expect(error.message).to.match(/no such file/)
+  })
+
+  it('retries a 409 idempotency_conflict that carries Retry-After (the key is still being stored), under the same key (issue 29, 13)', async () => {
+    const storing = {status: 409, body: {error: {code: 'idempotency_conflict', message: 'Still being stored.'}}, headers: {'Retry-After': '0'}}
+    const server = await scripted([storing, ACCEPTED])
+    try {
+      expect((await new Imgscale({url: server.url}).submit(Buffer.from('bytes'), {scale: 0.5})).taskId).to.equal(ID)
+      expect(server.seen).to.have.length(2)
+      expect(server.seen[0]!.key).to.equal(server.seen[1]!.key)
+    } finally {
+      await server.close()
+    }
+  })
+
+  it('waits at least the Retry-After the server asks for before trying again (issue 29, 14)', async () => {
+    const server = await scripted([{...BUSY, headers: {'Retry-After': '2'}}, ACCEPTED])
+    try {
+      await new Imgscale({url: server.url}).submit(Buffer.from('bytes'), {scale: 0.5})
+      // Its own first pause is 0.5 s: a gap of 2 s is the server's.
+      expect(server.seen[1]!.at - server.seen[0]!.at).to.be.at.least(1_900)
+    } finally {
+      await server.close()
+    }
+  })
+
+  it('an upload whose connection is reset before any answer is sent again under the same key (issue 29, 23)', async () => {
+    const server = await scripted([{status: 0, body: null, reset: true}, ACCEPTED])
+    try {
+      expect((await new Imgscale({url: server.url}).submit(Buffer.from('bytes'), {scale: 0.5})).taskId).to.equal(ID)
+      expect(server.seen).to.have.length(2)
+      expect(server.seen[0]!.key).to.be.a('string').and.equal(server.seen[1]!.key)
+    } finally {
+      await server.close()
+    }
+  })
+
+  it('resize() returns the image with the size the server says (issue 29, 18)', async () => {
+    const image = Buffer.from('\x89PNG fake image bytes')
+    const server = await scripted([{status: 200, body: image, headers: {'Content-Type': 'image/png', 'X-Imgscale-Width': '320', 'X-Imgscale-Height': '240'}}])
+    try {
+      const resized = await new Imgscale({url: server.url}).resize(Buffer.from('bytes'), {width: 320})
+      expect(resized).to.deep.include({format: 'png', width: 320, height: 240})
+      expect(resized.image.equals(image)).to.equal(true)
+      expect(server.seen[0]!.url).to.equal('/resize')
+    } finally {
+      await server.close()
+    }
+  })
+
+  it('wait() ends on a cancelled task, as on done and failed (issue 29, 19)', async () => {
+    for (const status of ['cancelled', 'done', 'failed'] as const) {
+      const task = newTask({outputs: [{options: scaleOptions(0.5), plan: null}], input: null, callbackUrl: null})
+      Object.assign(task, {status, finishedAt: new Date(), error: status === 'done' ? null : {code: status === 'failed' ? 'corrupt_image' : 'cancelled', message: 'Ended.'}})
+      const server = await scripted([{status: 200, body: statusBody(task)}])
+      try {
+        const ended = await new Imgscale({url: server.url}).wait(ID, {timeoutMs: 20_000})
+        expect(ended.status).to.equal(status)
+        expect(server.seen, status).to.have.length(1)
+      } finally {
+        await server.close()
+      }
+    }
   })
 })
