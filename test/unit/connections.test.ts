@@ -94,6 +94,26 @@ describe('ConnectionPool', () => {
     expect(pool.take().reused).to.equal(false)
   })
 
+  it('an idle kept connection that is reset by its worker is let go, never an uncaught ECONNRESET (issue 29, 3)', async () => {
+    // Taken as the pool lends it, without this suite's own error listener.
+    const {connection} = ConnectionPool.prototype.take.call(pool)
+    await connected(connection.socket)
+    await until('the server side', () => accepted.length === 1)
+    pool.keep(connection, false, 1)
+    const uncaught: Error[] = []
+    const record = (error: Error): number => uncaught.push(error)
+    process.on('uncaughtException', record)
+    try {
+      accepted[0]!.resetAndDestroy()
+      await until('the pool to let go of it', () => connection.socket.destroyed)
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    } finally {
+      process.off('uncaughtException', record)
+    }
+    expect(uncaught.map((error) => error.message)).to.deep.equal([])
+    expect(pool.take().reused).to.equal(false)
+  })
+
   it('closes a connection idle for longer than its idle time', async () => {
     const short = new ConnectionPool({host: '127.0.0.1', port: (server.address() as net.AddressInfo).port}, 50)
     const {connection} = short.take()
