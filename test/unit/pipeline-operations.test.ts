@@ -9,7 +9,7 @@ import sharp, {type Sharp} from 'sharp'
 
 import {resizeImage, resizeImages} from '../../src/backend/pipeline.js'
 import {PLAIN_RESIZE, type ResizePlan} from '../../src/image/plan.js'
-import {PHOTO, readPhoto} from '../helpers/images.js'
+import {animation, PHOTO, readPhoto} from '../helpers/images.js'
 
 const LIMITS = {maxInputPixels: 50_000_000, timeoutMs: 30_000, concurrency: 2}
 const SOURCE = readPhoto(PHOTO.jpeg.file) // 600x450, in colour
@@ -166,6 +166,43 @@ describe('pipeline: several outputs from one decode', () => {
       [60, 45],
     ])
     for (const i of [0, 1]) expect(maxDifference(await pixels(together[i]!.data), await pixels((await resizeImage(SOURCE, plans[i]!, LIMITS)).data)), `output ${i}`).to.equal(0)
+  })
+
+  it('outputs that differ only by rotation each come out as one output alone would make them (issue 29, 22)', async () => {
+    const plans = [plan({width: 300, height: 225}), plan({rotate: 90, width: 225, height: 300}), plan({rotate: 270, width: 150, height: 200})]
+    const together = await resizeImages(SOURCE, plans, LIMITS)
+    for (const [i, output] of together.entries()) {
+      expect(meanDifference(await pixels(output.data), await pixels((await resizeImage(SOURCE, plans[i]!, LIMITS)).data)), `output ${i}`).to.be.below(3)
+    }
+  })
+
+  it('outputs of very different shapes are made from pixels kept at the largest scale any of them needs, so none is blurred (issue 29, 11)', async () => {
+    // A wide strip needs the full width, a tall one the full height: shrinking the shared pixels for either alone would blur the other.
+    const plans = [plan({width: 600, height: 60}), plan({width: 60, height: 450}), plan({width: 100, height: 75})]
+    const together = await resizeImages(SOURCE, plans, LIMITS)
+    for (const [i, output] of together.entries()) {
+      expect(meanDifference(await pixels(output.data), await pixels((await resizeImage(SOURCE, plans[i]!, LIMITS)).data)), `output ${i}`).to.be.below(3)
+    }
+  })
+
+  it('an output that keeps metadata keeps the EXIF, XMP and ICC profile, beside outputs made from shared pixels (issue 29, 9)', async () => {
+    const source = readPhoto(PHOTO.jpegOddHeight.file) // 480x369 with ICC, XMP and IPTC
+    const original = await sharp(source).metadata()
+    expect(original.icc, 'the source has an ICC profile').to.be.instanceOf(Buffer)
+    const plans = [plan({width: 240, height: 185}), plan({width: 120, height: 92}), plan({format: 'jpeg', width: 240, height: 185, keepMetadata: true})]
+    const together = await resizeImages(source, plans, LIMITS)
+    const kept = await sharp(together[2]!.data).metadata()
+    expect(kept.icc?.equals(original.icc!), 'the ICC profile').to.equal(true)
+    expect(kept.xmp, 'the XMP').to.be.instanceOf(Buffer)
+    expect((await sharp(together[0]!.data).metadata()).icc, 'a stripped output has none').to.equal(undefined)
+  })
+
+  it('an animated output keeps every frame, beside still outputs made from one shared frame (issue 29, 10)', async () => {
+    const gif = await animation('gif', 5, 40, 30)
+    const plans = [plan({format: 'png', width: 20, height: 15}), plan({format: 'png', width: 10, height: 8}), plan({format: 'gif', width: 20, height: 15, frames: 5})]
+    const together = await resizeImages(gif, plans, LIMITS)
+    expect((await sharp(together[2]!.data, {animated: true}).metadata()).pages).to.equal(5)
+    expect((await sharp(together[0]!.data).metadata()).pages ?? 1).to.equal(1)
   })
 
   it('made one at a time or several at once, the outputs are the same bytes, in the same order', async () => {
