@@ -117,7 +117,7 @@ export function uploadHandler(tasks: TaskBackend, {config, rules, guards, metric
 }
 
 /** What the request asks for, so that a retry can be told from another request under the same key. */
-async function fingerprint(form: UploadForm): Promise<Idempotency['fingerprint']> {
+export async function fingerprint(form: UploadForm): Promise<Idempotency['fingerprint']> {
   const image = form.image ? await digestUpload(form.image) : `url ${form.imageUrl}`
   return sha256(image, '\n', JSON.stringify(form.outputs), '\n', form.callbackUrl ?? '')
 }

@@ -6,7 +6,9 @@
  * answer was lost, and still makes one task.
  */
 import {once} from 'node:events'
+import {readdirSync} from 'node:fs'
 import net from 'node:net'
+import path from 'node:path'
 
 import {expect} from 'chai'
 
@@ -281,3 +283,25 @@ class AnswerCutter {
     await once(this.server, 'close')
   }
 }
+
+describe('a replayed upload keeps nothing (issue 29, 6)', function () {
+  this.timeout(60_000)
+
+  it('the spooled copy of a replayed upload is deleted with its request', async () => {
+    const dataDir = tempDataDir()
+    // Uploads over 100 KB stream to the spool on disk.
+    const served = await startServe(['-w', '1', '--data-dir', dataDir, '--memory-upload-mb', '0.1'])
+    try {
+      const made = await keyedUpload(served.url, 'spool-1')
+      expect(made.status).to.equal(202)
+      for (let replay = 0; replay < 3; replay++) {
+        const again = await keyedUpload(served.url, 'spool-1')
+        expect([again.status, again.replayed, again.body.task_id]).to.deep.equal([202, 'true', made.body.task_id])
+      }
+      expect(readdirSync(path.join(dataDir, 'spool'))).to.deep.equal([])
+      expect((await endOf(served.url, made.body.task_id!)).status).to.equal('done')
+    } finally {
+      expect(await served.stop()).to.equal(0)
+    }
+  })
+})

@@ -2,6 +2,9 @@
 import {expect} from 'chai'
 
 import {ImgscaleError} from '../../src/errors.js'
+import {fingerprint} from '../../src/http/upload.js'
+import {parseUploadForm} from '../../src/http/upload-form.js'
+import {NO_PRESETS} from '../../src/image/presets.js'
 import type {TaskBackend} from '../../src/tasks/backend.js'
 import {idempotencyKeyOf, submitOnce, type KeyClaim} from '../../src/tasks/idempotency.js'
 import type {NewTask} from '../../src/tasks/store.js'
@@ -68,5 +71,25 @@ describe('idempotencyKeyOf', () => {
     for (const bad of ['', ' ', 'a b', 'x'.repeat(256), 'tab\t', '\u00e9', 'a, b', '\u007f']) {
       expect(() => idempotencyKeyOf(bad, ''), JSON.stringify(bad)).to.throw(ImgscaleError).with.property('code', 'invalid_request')
     }
+  })
+})
+
+describe('the fingerprint of an upload under a key (issue 29, 4 and 5)', () => {
+  const rules = {maxScale: 10, presets: NO_PRESETS, presetsOnly: false}
+  const image = {filepath: '/nonexistent/in-memory', size: 11, data: Buffer.from('image bytes'), originalFilename: 'a.jpg'}
+  const withImage = (fields: Record<string, string>) => fingerprint(parseUploadForm({scale_factor: '0.5', ...fields}, {image}, rules))
+  const fromUrl = (fields: Record<string, string>) => fingerprint(parseUploadForm({scale_factor: '0.5', ...fields}, {}, rules))
+
+  it('tells apart uploads that differ only by callback_url', async () => {
+    const a = await withImage({callback_url: 'https://a.example/hook'})
+    expect(await withImage({callback_url: 'https://a.example/hook'})).to.equal(a)
+    expect(await withImage({callback_url: 'https://b.example/hook'})).not.to.equal(a)
+    expect(await withImage({})).not.to.equal(a)
+  })
+
+  it('tells apart uploads that differ only by image_url', async () => {
+    const a = await fromUrl({image_url: 'https://a.example/photo.jpg'})
+    expect(await fromUrl({image_url: 'https://a.example/photo.jpg'})).to.equal(a)
+    expect(await fromUrl({image_url: 'https://a.example/other.jpg'})).not.to.equal(a)
   })
 })

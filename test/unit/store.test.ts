@@ -139,6 +139,9 @@ describe('TaskStore on a data directory', () => {
     const kept = await store.accept(spooled(dir))
     const done = await store.accept(spooled(dir))
     await finish(done)
+    // Output 1 of a task made with several outputs (issue 29, 7): named <id>-1.<ext>, it is the task's too.
+    await dir.storeResult(done.id, 1, 'webp', Buffer.from('output 1'))
+    utimesSync(dir.resultPath(done.id, 1, 'webp'), new Date(Date.now() - 60_000), new Date(Date.now() - 60_000))
     const orphan = '01JD3Z6Q2W5N8R4T7Y9B1C3E5G'
     for (const file of [
       path.join(dir.uploadsDir, orphan),
@@ -155,7 +158,7 @@ describe('TaskStore on a data directory', () => {
     await after.recover()
     await after.tidy()
     expect(readdirSync(opened.dir.uploadsDir)).to.deep.equal([kept.id])
-    expect(readdirSync(opened.dir.resultsDir)).to.deep.equal([`${done.id}.jpg`])
+    expect(readdirSync(opened.dir.resultsDir).sort()).to.deep.equal([`${done.id}-1.webp`, `${done.id}.jpg`])
     expect(readdirSync(opened.dir.spool)).to.deep.equal([])
   })
 
