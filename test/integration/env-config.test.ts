@@ -9,6 +9,7 @@ import {expectError, upload} from '../helpers/api.js'
 import {runCli} from '../helpers/cli.js'
 import {freePort} from '../helpers/processes.js'
 import {PHOTO, readPhoto} from '../helpers/images.js'
+import {ImageSource} from '../helpers/image-source.js'
 import {startServe} from '../helpers/serve.js'
 import {endOf} from '../helpers/topology.js'
 
@@ -60,6 +61,22 @@ describe('serve configured through the environment (issue 22)', function () {
       expect((await endOf(served.url, ((await (await upload(served.url, {image: readPhoto(PHOTO.jpeg.file), scale: '3'})).json()) as {task_id: string}).task_id)).status).to.equal('done')
     } finally {
       await served.stop()
+    }
+  })
+
+  it('a list variable with stray separators (a trailing comma) is read as its values, not refused (issue 29, 15)', async () => {
+    const source = await ImageSource.start({'/photo.jpg': readPhoto(PHOTO.jpeg.file)})
+    const served = await startServe([], {env: {IMGSCALE_FETCH_ALLOW: '127.0.0.0/8,', IMGSCALE_WEBHOOK_ALLOW: ',127.0.0.0/8,,'}})
+    try {
+      // Both ranges took effect: a loopback image_url is fetched, a loopback callback_url accepted.
+      const accepted = await upload(served.url, {fields: {image_url: source.url('/photo.jpg'), scale_factor: '0.5', callback_url: source.url('/hook')}})
+      expect(accepted.status, await accepted.clone().text()).to.equal(202)
+      const {task_id: id} = (await accepted.json()) as {task_id: string}
+      const end = await endOf(served.url, id)
+      expect([end.status, end.output?.width]).to.deep.equal(['done', 300])
+    } finally {
+      await served.stop()
+      await source.close()
     }
   })
 

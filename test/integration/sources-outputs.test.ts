@@ -62,6 +62,21 @@ async function isGrey(image: Buffer): Promise<boolean> {
 type Kept = (id: string) => Promise<string[]>
 
 function sharedBehaviour(frontEnds: () => string[], source: () => ImageSource, kept: Kept): void {
+  it('format=auto on an image_url task follows the upload\'s Accept, once the image is fetched (issue 29, 17)', async () => {
+    const url = frontEnds()[0]!
+    for (const [accept, format] of [
+      ['image/webp,*/*', 'webp'],
+      ['image/avif,image/webp,*/*', 'avif'],
+      ['*/*', 'jpeg'],
+    ] as const) {
+      const response = await upload(url, {fields: {image_url: source().url('/photo.jpg'), width: '120', format: 'auto'}}, {headers: {Accept: accept}})
+      const {task_id: id} = (await response.json()) as {task_id: string}
+      expect(response.status).to.equal(202)
+      const end = await endOf(url, id)
+      expect([end.status, end.output?.format], accept).to.deep.equal(['done', format])
+    }
+  })
+
   it('several outputs: sizes known at once, each at /result/<id>/<n>, output 0 also at /result/<id>, one callback', async () => {
     const [url, other] = [frontEnds()[0]!, frontEnds().at(-1)!]
     const receiver = await Receiver.start()
