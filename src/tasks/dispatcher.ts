@@ -207,6 +207,11 @@ export class Dispatcher {
       const image = await this.fetchInput(task)
       if (task.status !== 'cancelled') this.fetched.push({task, image})
     } catch (error) {
+      // Shutting down: its record still says queued, so the next start fetches it again.
+      if (this.paused) {
+        this.log.info({task: task.id}, 'task left for the next start')
+        return
+      }
       await this.failTask(task, error)
     } finally {
       this.fetching--

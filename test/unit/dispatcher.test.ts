@@ -95,6 +95,19 @@ describe('Dispatcher', () => {
     expect(second.image.toString()).to.equal('fetched bytes')
   })
 
+  it('a fetch that fails once shutdown has begun leaves its task for the next start, not failed', async () => {
+    let fail!: (error: Error) => void
+    const failing = (): Promise<Buffer> => new Promise((_, reject) => (fail = reject))
+    const stopping = new Dispatcher(opened.store, backend, backend, {maxInflight: 1, maxQueue: 4, taskTimeoutMs: 1_000, maxResultBytes: 1024}, metrics(), silent, failing)
+    const task = await stopping.submit({...spooled(opened.dir), upload: null, imageUrl: 'http://127.0.0.1:9/slow.jpg', input: null})
+    await until('the fetch to start', () => fail !== undefined)
+    stopping.pause()
+    fail(new ImgscaleError('fetch_failed', 'The origin went away.'))
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    expect(task.status).to.not.equal('failed')
+    expect(opened.store.get(task.id)?.error ?? null).to.equal(null)
+  })
+
   it('counts tasks being fetched against the queue, so slow origins cannot take uploads without bound', async () => {
     const never = (): Promise<Buffer> => new Promise(() => {})
     const oneSlot = new Dispatcher(opened.store, backend, backend, {maxInflight: 1, maxQueue: 2, taskTimeoutMs: 1_000, maxResultBytes: 1024}, metrics(), silent, never)
