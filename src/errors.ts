@@ -4,6 +4,7 @@
  * exception: `GET /result` sends it as 422 whatever its code).
  * `http/error-handler.ts` is the only place that turns it into a response.
  */
+import {FIXED} from './config.js'
 
 const STATUS = {
   invalid_request: 400,
@@ -83,6 +84,9 @@ export class ImgscaleError extends Error {
 export function isErrorCode(value: unknown): value is ErrorCode {
   return typeof value === 'string' && Object.hasOwn(STATUS, value)
 }
+
+/** What a request that would start new work gets once `serve` is stopping. */
+export const shuttingDown = (): ImgscaleError => new ImgscaleError('shutting_down', 'The server is shutting down; try again shortly.', {retryAfter: FIXED.retryAfterSeconds})
 
 /** `serve` could not start (port in use, data directory locked, ...): its message is the one line the user sees. */
 export class StartupError extends Error {

@@ -42,6 +42,9 @@ export class NotTaken extends ImgscaleError {
   }
 }
 
+/** A worker took the job and was lost holding it: an attempt, unlike a job no worker took (NotTaken). */
+export const lostHoldingJob = (error: unknown): error is ImgscaleError => error instanceof ImgscaleError && error.code === 'worker_failed' && !(error instanceof NotTaken)
+
 const notTaken = (when: string, cause?: unknown): NotTaken => new NotTaken(`No worker took the job ${when}.`, {cause})
 
 export interface SendLimits {

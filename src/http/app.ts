@@ -5,7 +5,7 @@ import type {Logger} from 'pino'
 
 import type {PoolHealth} from '../backend/pool.js'
 import {FIXED, type ServiceConfig} from '../config.js'
-import {ImgscaleError} from '../errors.js'
+import {shuttingDown} from '../errors.js'
 import type {Metrics} from '../metrics.js'
 import type {DiskState} from '../storage/disk-state.js'
 import type {TaskBackend} from '../tasks/backend.js'
@@ -56,7 +56,7 @@ export function createApp(deps: AppDeps, log: Logger): Koa {
 
   async function admit(ctx: Koa.Context, next: Koa.Next): Promise<void> {
     if (deps.draining()) {
-      throw new ImgscaleError('shutting_down', 'The server is shutting down; try again shortly.', {retryAfter: FIXED.retryAfterSeconds})
+      throw shuttingDown()
     }
     // A retry under an idempotency key is answered with its task even when the queue is full; a new task is still refused, by submit.
     if (ctx.state['idempotencyKey'] === undefined) await tasks.checkRoom()

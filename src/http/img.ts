@@ -11,7 +11,7 @@ import type {Context, Next} from 'koa'
 
 import {cacheKey, type Entry, type ResultCache} from '../cache/result-cache.js'
 import type {ServiceConfig} from '../config.js'
-import {ImgscaleError} from '../errors.js'
+import {ImgscaleError, shuttingDown} from '../errors.js'
 import type {ImageFetcher} from '../fetch/image-fetcher.js'
 import {EXTENSION, formatOfMime, MIME_TYPE} from '../image/formats.js'
 import {inspectImage} from '../image/inspect.js'
@@ -103,7 +103,7 @@ function checkSignature(signature: string, signed: string, keys: readonly string
 
 /** A miss: the source's bytes, judged and planned like an upload, resized on server B. */
 async function make(located: LocatedSource, resize: ResizeOptions, accepted: AcceptedFormats, deps: ImgDeps, stays: AbortSignal): Promise<Omit<Entry, 'sha256'>> {
-  if (deps.draining()) throw new ImgscaleError('shutting_down', 'The server is shutting down; try again shortly.', {retryAfter: 1})
+  if (deps.draining()) throw shuttingDown()
   const bytes = await sourceBytes(located, deps)
   const {plans} = await inspectImage(bytes, [resize], deps.config, accepted)
   let result

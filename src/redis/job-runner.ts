@@ -13,7 +13,7 @@ import type {Redis} from 'ioredis'
 import type {Logger} from 'pino'
 
 import {attemptOnServerB, type Workers} from '../backend/attempt.js'
-import {NotTaken, type BackendClient, type Result} from '../backend/client.js'
+import {lostHoldingJob, type BackendClient, type Result} from '../backend/client.js'
 import {FIXED} from '../config.js'
 import {ImgscaleError} from '../errors.js'
 import type {ResizePlan} from '../image/plan.js'
@@ -125,13 +125,13 @@ export class JobRunner {
       else this.log.info({task: task.id}, 'task had ended elsewhere already; this result is dropped')
       return
     }
-    // NotTaken: no worker ever ran it, so it is no attempt, and its deadline has passed.
-    if (outcome.code === 'worker_failed' && !(outcome instanceof NotTaken) && job.attemptsStarted < FIXED.maxAttempts) {
+    // Only a worker lost holding it costs an attempt: a job no worker took has used up its deadline.
+    if (lostHoldingJob(outcome) && job.attemptsStarted < FIXED.maxAttempts) {
       this.log.warn({task: task.id, attempt: job.attemptsStarted, err: outcome.message}, 'worker lost during the task; it runs again')
       this.metrics.taskRetried()
       throw outcome
     }
-    await this.end(task, outcome.code === 'worker_failed' && !(outcome instanceof NotTaken) ? lostTooOften(job.attemptsStarted) : outcome)
+    await this.end(task, lostHoldingJob(outcome) ? lostTooOften(job.attemptsStarted) : outcome)
   }
 
   /**
@@ -144,7 +144,7 @@ export class JobRunner {
     const image = await this.stores.instants.image(id)
     if (!image) return
     const outcome = await this.resize(id, job.data.plans, image)
-    if (outcome instanceof ImgscaleError && outcome.code === 'worker_failed' && !(outcome instanceof NotTaken) && job.attemptsStarted < FIXED.maxAttempts) {
+    if (lostHoldingJob(outcome) && job.attemptsStarted < FIXED.maxAttempts) {
       this.metrics.taskRetried()
       throw outcome
     }

@@ -13,7 +13,7 @@ import type {Logger} from 'pino'
 import {ulid} from 'ulid'
 
 import {attemptOnServerB, type Workers} from '../backend/attempt.js'
-import {NotTaken, type BackendClient, type Result} from '../backend/client.js'
+import {lostHoldingJob, type BackendClient, type Result} from '../backend/client.js'
 import {FIXED} from '../config.js'
 import {ImgscaleError} from '../errors.js'
 import type {ResizePlan} from '../image/plan.js'
@@ -270,8 +270,8 @@ export class Dispatcher {
           this.backend.send({id, outputs}, image, {timeoutMs: remainingMs, maxResultBytes, signal}),
         )
       } catch (error) {
-        // NotTaken: no worker ever ran it, so it costs no attempt (and its deadline has passed).
-        if (!(error instanceof ImgscaleError) || error.code !== 'worker_failed' || error instanceof NotTaken || this.abandoned || gaveUp()) throw error
+        // Only a worker lost holding it costs an attempt: a job no worker took (NotTaken) has used up its deadline.
+        if (!lostHoldingJob(error) || this.abandoned || gaveUp()) throw error
         if (attempt >= FIXED.maxAttempts) {
           throw new ImgscaleError(
             'worker_failed',
